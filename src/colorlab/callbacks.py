@@ -1,0 +1,94 @@
+"""Lightning callbacks: colorized samples as files and in W&B / TensorBoard."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from PIL import Image
+
+from colorlab.color import gray_rgb
+from colorlab.pictures import labelled_grid, side_by_side, to_pil
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("gray", "prediction", "ground truth")
+
+
+class ColorizationSamples(L.Callback):
+    """Shows how a fixed set of validation images is colorized, each validation epoch.
+
+    The first ``num_samples`` validation images (the val loader is not shuffled, so always
+    the same ones) are written as ``dirpath/epoch_NNN.png`` (rows gray | prediction |
+    ground truth) and logged as captioned images. After testing, the first
+    ``table_size`` test images go to ``dirpath/test.png`` and a W&B table.
+    """
+
+    def __init__(self, dirpath: str | Path, num_samples: int = 8, table_size: int = 32) -> None:
+        self.dirpath = Path(dirpath)
+        self.num_samples = num_samples
+        self.table_size = table_size
+        self.latest: Path | None = None
+        self._rows: list[list[Image.Image]] = []
+
+    # -- collecting ----------------------------------------------------------------------
+    def _collect(self, outputs: Any, batch: dict[str, torch.Tensor], limit: int) -> None:
+        wanted = limit - len(self._rows)
+        if wanted <= 0 or not isinstance(outputs, dict) or "rgb_pred" not in outputs:
+            return
+        gray = gray_rgb(batch["L"][:wanted].float())
+        for g, p, t in zip(gray, outputs["rgb_pred"][:wanted], batch["rgb"][:wanted], strict=False):
+            self._rows.append([to_pil(g), to_pil(p), to_pil(t)])
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._rows = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking:
+            self._collect(outputs, batch, self.num_samples)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._rows = []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(outputs, batch, self.table_size)
+
+    # -- writing -------------------------------------------------------------------------
+    def _write(self, name: str) -> Path:
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / name
+        labelled_grid(self._rows, COLUMNS).save(path)
+        self.latest = path
+        return path
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not self._rows or not trainer.is_global_zero:
+            return
+        self._write(f"epoch_{trainer.current_epoch:03d}.png")
+        panels = [side_by_side(row) for row in self._rows]
+        captions = [f"val #{i}: gray | prediction | ground truth" for i in range(len(panels))]
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="val/samples", images=panels, caption=captions, step=trainer.global_step)
+            elif isinstance(logger, TensorBoardLogger):
+                for i, panel in enumerate(panels):
+                    logger.experiment.add_image(
+                        f"val/samples/{i}", torch.from_numpy(np.asarray(panel)), trainer.global_step, dataformats="HWC"
+                    )
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._rows or not trainer.is_global_zero:
+            return
+        self._write("test.png")
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                data = [[wandb.Image(picture) for picture in row] for row in self._rows]
+                logger.log_table(key="test/samples", columns=list(COLUMNS), data=data)
+

@@ -1,0 +1,201 @@
+"""The LightningDataModules: uint8 batches from workers, Lab conversion on the device."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from colorlab.color import lab_batch
+from colorlab.data.folder import (
+    SPLITS,
+    ImageFiles,
+    default_workers,
+    limit_files,
+    split_files,
+    vet_images,
+)
+from colorlab.data.images import IMAGE_EXTENSIONS, RESIZE_MODES, SkipReport
+from colorlab.data.synthetic import SyntheticScenes
+from colorlab.errors import ColorlabError, check_choice
+
+log = logging.getLogger(__name__)
+
+
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+    for key, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise ColorlabError(f"{key}={value} must be in [0, 1)")
+    if val_fraction + test_fraction >= 1:
+        raise ColorlabError("data.val_fraction + data.test_fraction must be below 1 (training needs images)")
+
+
+class ColorizationDataModule(L.LightningDataModule):
+    """Base data module. Subclasses fill ``self.datasets`` (split -> dataset of 3×S×S uint8).
+
+    Batches cross to the device as B×3×S×S uint8; `on_after_batch_transfer` then flips
+    (training only), converts to Lab and returns
+    ``{"L": B×1×S×S in [0, 100], "ab": B×2×S×S in (-1, 1), "rgb": B×3×S×S in [0, 1]}``.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 256,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+        flip: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if image_size < 8:
+            raise ColorlabError(f"data.image_size={image_size} is too small (at least 8 px)")
+        if batch_size < 1:
+            raise ColorlabError(f"data.batch_size={batch_size} must be at least 1")
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+        self.num_workers = max(0, int(num_workers))
+        self.pin_memory = pin_memory
+        self.flip = flip
+        self.seed = seed
+        self.datasets: dict[str, Dataset] = {}
+
+    # -- loaders -------------------------------------------------------------------------
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            self.setup()
+        dataset = self.datasets[split]
+        if len(dataset) == 0:
+            raise ColorlabError(f"the {split} split has no images; add some or change the split fractions")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(dataset) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    # -- on the device -------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> dict[str, torch.Tensor]:
+        training = self.trainer is not None and self.trainer.training
+        return self.prepare_batch(batch, augment=training and self.flip)
+
+    @staticmethod
+    def prepare_batch(rgb_uint8: torch.Tensor, augment: bool = False) -> dict[str, torch.Tensor]:
+        """uint8 B×3×H×W (on its device) -> the L / ab / rgb dictionary; ``augment`` flips a
+        random half of the images horizontally."""
+        if augment:
+            flip = torch.rand(len(rgb_uint8), device=rgb_uint8.device) < 0.5
+            rgb_uint8 = torch.where(flip[:, None, None, None], rgb_uint8.flip(-1), rgb_uint8)
+        return lab_batch(rgb_uint8)
+
+
+class SyntheticDataModule(ColorizationDataModule):
+    """``data=synthetic``: `SyntheticScenes`, split into disjoint index ranges."""
+
+    def __init__(
+        self,
+        num_images: int = 2000,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        **common,
+    ) -> None:
+        super().__init__(**common)
+        _check_fractions(val_fraction, test_fraction)
+        if num_images < 3:
+            raise ColorlabError(f"data.num_images={num_images} must be at least 3 (train, val, test)")
+        self.num_images = num_images
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        n_val = max(1, round(self.num_images * self.val_fraction))
+        n_test = max(1, round(self.num_images * self.test_fraction))
+        n_train = self.num_images - n_val - n_test
+        starts = {"train": 0, "val": n_train, "test": n_train + n_val}
+        sizes = {"train": n_train, "val": n_val, "test": n_test}
+        self.datasets = {
+            split: SyntheticScenes(sizes[split], self.image_size, self.seed, starts[split]) for split in SPLITS
+        }
+
+
+class FolderDataModule(ColorizationDataModule):
+    """``data=folder``: the photos below ``root`` (recursively), vetted once at setup.
+
+    Unreadable files are warned about by name, entirely black or white and nearly
+    colourless ones (colourfulness below ``min_colorfulness``; 0 disables) are left out;
+    `skipped` counts them all.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        limit: int | None = None,
+        min_colorfulness: float = 5.0,
+        resize: str = "squash",
+        **common,
+    ) -> None:
+        super().__init__(**common)
+        _check_fractions(val_fraction, test_fraction)
+        check_choice("data.resize", resize, RESIZE_MODES)
+        if not root:
+            raise ColorlabError("data.root is not set; pass data.root=FOLDER_OF_PHOTOS")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise ColorlabError(f"data.root={root} is not a folder")
+        if limit is not None and limit < 1:
+            raise ColorlabError(f"data.limit={limit} must be a positive number of images (or null)")
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.limit = limit
+        self.min_colorfulness = min_colorfulness
+        self.resize = resize
+        self.skipped = SkipReport()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        splits = split_files(self.root, self.val_fraction, self.test_fraction, self.seed)
+        splits = limit_files(splits, self.limit, self.seed)
+        if not any(splits.values()):
+            raise ColorlabError(
+                f"data.root={self.root} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
+        vetted: dict[int, list[Path]] = {}
+        for files in splits.values():
+            if id(files) not in vetted:
+                kept, report = vet_images(files, self.min_colorfulness, default_workers())
+                vetted[id(files)] = kept
+                self.skipped.extend([report])
+        kept_splits = {name: vetted[id(files)] for name, files in splits.items()}
+        used = len({p for files in kept_splits.values() for p in files})
+        log.log(logging.WARNING if self.skipped.total else logging.INFO, "%s: %s", self.root, self.skipped.summary(used))
+        if not kept_splits["train"]:
+            raise ColorlabError(
+                f"data.root={self.root} has no usable training image ({self.skipped.summary(used)})"
+            )
+        self.datasets = {
+            name: ImageFiles(files, self.image_size, self.resize) for name, files in kept_splits.items()
+        }
+

@@ -1,0 +1,110 @@
+"""Colorization metrics: pure functions and one torchmetrics-based accumulator.
+
+Inputs follow `colorlab.color`: ab B×2×H×W in (-1, 1) (a*, b* / 128), rgb B×3×H×W in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from colorlab.color import AB_SCALE
+
+#: Thresholds (Lab units) of the ab error curve whose area `ab_error_auc` measures.
+AUC_MAX_THRESHOLD = 150
+
+
+def seed_accuracy(ab_pred: Tensor, ab: Tensor) -> Tensor:
+    """The reference's "accuracy": Keras' categorical accuracy on the 2-channel ab output.
+
+    The fraction of pixels where argmax over (a, b) of the prediction equals argmax over
+    (a, b) of the target (ties go to a, as in Keras). A scalar in [0, 1].
+    """
+    return (ab_pred.argmax(dim=-3) == ab.argmax(dim=-3)).float().mean()
+
+
+def colorfulness(rgb: Tensor) -> Tensor:
+    """Hasler–Süsstrunk colourfulness (M3) per image, in the form DDColor and CT2 publish.
+
+    On 0–255 RGB: rg = |R − G|, yb = |½(R + G) − B|,
+    CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²).
+
+    Args:
+        rgb: B×3×H×W in [0, 1].
+
+    Returns:
+        B values, 0 for a gray image, ~15 "slightly", ~33 "moderately", >59 "highly" colourful.
+    """
+    r, g, b = (rgb.float() * 255.0).unbind(dim=-3)
+    rg = (r - g).abs().flatten(-2)
+    yb = (0.5 * (r + g) - b).abs().flatten(-2)
+    spread = (rg.var(dim=-1, unbiased=False) + yb.var(dim=-1, unbiased=False)).sqrt()
+    level = (rg.mean(dim=-1).square() + yb.mean(dim=-1).square()).sqrt()
+    return spread + 0.3 * level
+
+
+def ab_error_auc(ab_pred: Tensor, ab: Tensor, max_threshold: int = AUC_MAX_THRESHOLD) -> Tensor:
+    """Area under the per-pixel ab error curve (Zhang et al. 2016), per image.
+
+    The curve is the fraction of pixels with ‖ab_pred − ab‖₂ ≤ t (in Lab units) for
+    t = 0, 1, …, ``max_threshold``; its area (trapezoids) is divided by ``max_threshold``.
+
+    Returns:
+        B values in [0, 1]; 1 for a perfect prediction.
+    """
+    error = ((ab_pred.float() - ab.float()) * AB_SCALE).norm(dim=-3).flatten(-2)  # B×P
+    thresholds = torch.arange(max_threshold + 1, device=error.device, dtype=error.dtype)
+    # Fraction of pixels within each threshold, from the sorted errors (no B×P×T tensor).
+    sorted_error = error.sort(dim=-1).values
+    within = torch.searchsorted(sorted_error, thresholds.expand(len(error), -1).contiguous(), right=True)
+    fraction = within.float() / error.shape[-1]
+    return torch.trapezoid(fraction, thresholds, dim=-1) / max_threshold
+
+
+class ColorizationMetrics(nn.Module):
+    """Accumulates the colorization metrics over batches; `compute` gives plain floats.
+
+    Always: ``ab_mse``, ``psnr`` (mean per-image PSNR on RGB), ``seed_accuracy``,
+    ``colorfulness_pred``, ``colorfulness_target``, ``delta_colorfulness``.
+    Optional: ``ssim`` (on RGB) and ``auc`` (`ab_error_auc`).
+    """
+
+    def __init__(self, ssim: bool = False, auc: bool = False) -> None:
+        super().__init__()
+        self.ab_mse = MeanMetric()
+        self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
+        self.seed_accuracy = MeanMetric()
+        self.colorfulness_pred = MeanMetric()
+        self.colorfulness_target = MeanMetric()
+        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0) if ssim else None
+        self.auc = MeanMetric() if auc else None
+
+    @torch.no_grad()
+    def update(self, ab_pred: Tensor, ab: Tensor, rgb_pred: Tensor, rgb: Tensor) -> None:
+        """Add one batch: ab B×2×H×W, rgb B×3×H×W in [0, 1]."""
+        ab_pred, ab, rgb_pred, rgb = (t.float() for t in (ab_pred, ab, rgb_pred, rgb))
+        n = len(ab)
+        self.ab_mse.update((ab_pred - ab).square().mean(), weight=n)
+        self.psnr.update(rgb_pred, rgb)
+        self.seed_accuracy.update(seed_accuracy(ab_pred, ab), weight=n)
+        self.colorfulness_pred.update(colorfulness(rgb_pred))
+        self.colorfulness_target.update(colorfulness(rgb))
+        if self.ssim is not None:
+            self.ssim.update(rgb_pred, rgb)
+        if self.auc is not None:
+            self.auc.update(ab_error_auc(ab_pred, ab))
+
+    def compute(self) -> dict[str, float]:
+        values = {
+            name: float(metric.compute())
+            for name, metric in self.named_children()
+            if metric is not None
+        }
+        values["delta_colorfulness"] = abs(values["colorfulness_pred"] - values["colorfulness_target"])
+        return values
+
+    def reset(self) -> None:
+        for metric in self.children():
+            metric.reset()

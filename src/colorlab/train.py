@@ -1,0 +1,111 @@
+"""``python -m colorlab.train [overrides]``: fit a colorizer, then test its best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from colorlab.app import config_dir, run_app
+from colorlab.callbacks import ColorizationSamples
+from colorlab.errors import ColorlabError
+from colorlab.module import ColorizationModule
+from colorlab.tracking import build_loggers, plain
+
+log = logging.getLogger(__name__)
+
+
+def sweep_group() -> str | None:
+    """A name shared by the runs of one Hydra multirun (its sweep folder), else None."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    sweep = Path(HydraConfig.get().sweep.dir)
+    return f"sweep-{sweep.parent.name}_{sweep.name}"
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, then (``test_after_fit``) test the best checkpoint.
+
+    Returns:
+        ``run_dir``, ``best_checkpoint``, ``best_score`` (of the checkpoint's monitor),
+        ``samples`` (latest sample picture) and the trainer's final metrics.
+    """
+    L.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise ColorlabError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume")
+
+    datamodule = instantiate(cfg.data)
+    module = ColorizationModule(
+        model=plain(cfg.model),
+        loss=plain(cfg.loss),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.get("scheduler")),
+        image_size=cfg.data.image_size,
+        channels_last=cfg.channels_last,
+    )
+    callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()]
+    loggers = build_loggers(cfg.get("logger"), group=sweep_group())
+    for logger in loggers:
+        logger.log_hyperparams(plain(cfg))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if checkpoint else ""
+        if cfg.test_after_fit and not trainer.interrupted:
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+    finally:
+        _finish_wandb(loggers)
+
+    samples = next((c.latest for c in callbacks if isinstance(c, ColorizationSamples)), None)
+    score = checkpoint.best_model_score if checkpoint else None
+    summary = {
+        "run_dir": str(run_dir),
+        "best_checkpoint": best or None,
+        "best_score": float(score) if score is not None else None,
+        "samples": str(samples) if samples else None,
+        "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+    }
+    monitor = checkpoint.monitor if checkpoint else "score"
+    best_text = f"best {monitor} {summary['best_score']:.4f}" if score is not None else "no best score"
+    print(
+        f"colorlab: run dir {run_dir} | {best_text} | checkpoint {best or 'none'} | samples {samples or 'none'}",
+        flush=True,
+    )
+    return summary
+
+
+def _finish_wandb(loggers: list) -> None:
+    """Close the W&B run so that the next run of a sweep starts a fresh one."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    return train(cfg)["best_score"]
+
+
+def main() -> None:
+    run_app(_hydra_main)
+
+
+if __name__ == "__main__":
+    main()
