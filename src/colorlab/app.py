@@ -25,25 +25,34 @@ def config_dir() -> str:
     checkout = Path(__file__).resolve().parents[2] / "conf"
     if checkout.is_dir():
         return str(checkout)
-    raise ColorlabError(f"colorlab's configuration folder is missing (looked in {packaged} and {checkout})")
+    raise ColorlabError(
+        f"colorlab's configuration folder is missing (looked in {packaged} and {checkout})"
+    )
+
+
+def _causes(error: BaseException):
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
 
 
 def _user_message(error: BaseException) -> str | None:
     """The one-line message for a user error anywhere in ``error``'s cause chain, else None."""
-    seen = error
-    while seen is not None:
-        if isinstance(seen, ColorlabError):
-            return str(seen)
-        if isinstance(seen, MissingConfigException) and seen.options:
-            group = (seen.missing_cfg_file or "").rsplit("/", 1)
-            key = group[0] if len(group) == 2 else "config"
-            wrong = group[-1]
-            return f"{key}={wrong} does not exist; choose one of: {', '.join(sorted(seen.options))}"
-        if isinstance(seen, (HydraException, OmegaConfBaseException)):
-            # Hydra's own messages can span lines (hints, search paths): keep the first.
-            first = str(seen).strip().splitlines()
-            return first[0] if first else type(seen).__name__
-        seen = seen.__cause__
+    for cause in _causes(error):
+        if isinstance(cause, ColorlabError):
+            return str(cause)
+    for cause in _causes(error):
+        if isinstance(cause, MissingConfigException) and cause.options:
+            key, _, wrong = (cause.missing_cfg_file or "config/?").rpartition("/")
+            return (
+                f"{key}={wrong} does not exist; choose one of: {', '.join(sorted(cause.options))}"
+            )
+    if isinstance(error, (HydraException, OmegaConfBaseException)):
+        # Hydra's own messages span lines (the failing call, its cause, the key): join them.
+        return (
+            " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+            or type(error).__name__
+        )
     return None
 
 

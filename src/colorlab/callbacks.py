@@ -48,14 +48,18 @@ class ColorizationSamples(L.Callback):
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._rows = []
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if not trainer.sanity_checking:
             self._collect(outputs, batch, self.num_samples)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._rows = []
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_test_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         self._collect(outputs, batch, self.table_size)
 
     # -- writing -------------------------------------------------------------------------
@@ -74,11 +78,16 @@ class ColorizationSamples(L.Callback):
         captions = [f"val #{i}: gray | prediction | ground truth" for i in range(len(panels))]
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key="val/samples", images=panels, caption=captions, step=trainer.global_step)
+                logger.log_image(
+                    key="val/samples", images=panels, caption=captions, step=trainer.global_step
+                )
             elif isinstance(logger, TensorBoardLogger):
                 for i, panel in enumerate(panels):
                     logger.experiment.add_image(
-                        f"val/samples/{i}", torch.from_numpy(np.asarray(panel)), trainer.global_step, dataformats="HWC"
+                        f"val/samples/{i}",
+                        torch.from_numpy(np.asarray(panel)),
+                        trainer.global_step,
+                        dataformats="HWC",
                     )
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -91,4 +100,3 @@ class ColorizationSamples(L.Callback):
 
                 data = [[wandb.Image(picture) for picture in row] for row in self._rows]
                 logger.log_table(key="test/samples", columns=list(COLUMNS), data=data)
-

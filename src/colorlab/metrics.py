@@ -58,7 +58,9 @@ def ab_error_auc(ab_pred: Tensor, ab: Tensor, max_threshold: int = AUC_MAX_THRES
     thresholds = torch.arange(max_threshold + 1, device=error.device, dtype=error.dtype)
     # Fraction of pixels within each threshold, from the sorted errors (no B×P×T tensor).
     sorted_error = error.sort(dim=-1).values
-    within = torch.searchsorted(sorted_error, thresholds.expand(len(error), -1).contiguous(), right=True)
+    within = torch.searchsorted(
+        sorted_error, thresholds.expand(len(error), -1).contiguous(), right=True
+    )
     fraction = within.float() / error.shape[-1]
     return torch.trapezoid(fraction, thresholds, dim=-1) / max_threshold
 
@@ -102,7 +104,9 @@ class ColorizationMetrics(nn.Module):
             for name, metric in self.named_children()
             if metric is not None
         }
-        values["delta_colorfulness"] = abs(values["colorfulness_pred"] - values["colorfulness_target"])
+        values["delta_colorfulness"] = abs(
+            values["colorfulness_pred"] - values["colorfulness_target"]
+        )
         return values
 
     def reset(self) -> None:

@@ -57,15 +57,26 @@ class ColorizationModule(L.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         ab_pred = self(batch["L"])
         loss = self.loss_fn(ab_pred.float(), batch["ab"])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(ab_pred))
+        self.log(
+            "train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(ab_pred)
+        )
         return loss
 
-    def _evaluate(self, batch: dict[str, Tensor], stage: str, metrics: ColorizationMetrics) -> dict[str, Tensor]:
+    def _evaluate(
+        self, batch: dict[str, Tensor], stage: str, metrics: ColorizationMetrics
+    ) -> dict[str, Tensor]:
         ab_pred = self(batch["L"]).float()
         loss = self.loss_fn(ab_pred, batch["ab"])
         rgb_pred = to_rgb(batch["L"], ab_pred)
         metrics.update(ab_pred, batch["ab"], rgb_pred, batch["rgb"])
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(ab_pred))
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(ab_pred),
+        )
         return {"loss": loss, "ab_pred": ab_pred.detach(), "rgb_pred": rgb_pred.detach()}
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
@@ -101,13 +112,17 @@ class ColorizationModule(L.LightningModule):
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)
-        lightning_keys = {k: config.pop(k) for k in ("monitor", "interval", "frequency") if k in config}
+        lightning_keys = {
+            k: config.pop(k) for k in ("monitor", "interval", "frequency") if k in config
+        }
         scheduler = instantiate(config)(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> ColorizationModule:
+    def from_checkpoint(
+        cls, path: str | Path, map_location: str | torch.device = "cpu"
+    ) -> ColorizationModule:
         """Rebuild a trained module from a checkpoint file alone.
 
         A frozen pretrained feature extractor is restored from the checkpoint, never
@@ -119,10 +134,14 @@ class ColorizationModule(L.LightningModule):
         try:
             checkpoint = torch.load(path, map_location=map_location, weights_only=False)
         except Exception as error:
-            raise ColorlabError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error})") from error
+            raise ColorlabError(
+                f"checkpoint {path} cannot be read ({type(error).__name__}: {error})"
+            ) from error
         hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
         if not hparams or "model" not in hparams or "state_dict" not in checkpoint:
-            raise ColorlabError(f"{path} is not a colorlab checkpoint (no model config or weights in it)")
+            raise ColorlabError(
+                f"{path} is not a colorlab checkpoint (no model config or weights in it)"
+            )
         model = copy.deepcopy(dict(hparams["model"]))
         if "pretrained" in model:
             model["pretrained"] = False  # the frozen weights are in the state dict

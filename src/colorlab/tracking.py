@@ -23,7 +23,10 @@ _TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 
 
 def wandb_host() -> str:
-    return urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    return (
+        urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+        or "api.wandb.ai"
+    )
 
 
 def wandb_api_key() -> str | None:
@@ -80,7 +83,9 @@ def build_loggers(config: DictConfig | None, group: str | None = None) -> list[L
                 entry["group"] = group
             os.makedirs(entry.get("save_dir") or ".", exist_ok=True)
         elif target == _TENSORBOARD and not _has_tensorboard():
-            raise ColorlabError("logger=tensorboard needs TensorBoard: pip install 'colorlab[tensorboard]'")
+            raise ColorlabError(
+                "logger=tensorboard needs TensorBoard: pip install 'colorlab[tensorboard]'"
+            )
         loggers.append(instantiate(entry))
     return loggers
 
@@ -91,4 +96,6 @@ def _has_tensorboard() -> bool:
 
 def plain(config: Any) -> Any:
     """A config node as plain Python containers, interpolations resolved."""
-    return OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
+    return (
+        OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
+    )

@@ -44,7 +44,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
-        raise ColorlabError(f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume")
+        raise ColorlabError(
+            f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume"
+        )
 
     datamodule = instantiate(cfg.data)
     module = ColorizationModule(
@@ -77,10 +79,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_checkpoint": best or None,
         "best_score": float(score) if score is not None else None,
         "samples": str(samples) if samples else None,
+        "epochs": trainer.current_epoch,
+        "train_batches": trainer.fit_loop.total_batch_idx + 1,
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
     }
     monitor = checkpoint.monitor if checkpoint else "score"
-    best_text = f"best {monitor} {summary['best_score']:.4f}" if score is not None else "no best score"
+    best_text = (
+        f"best {monitor} {summary['best_score']:.4f}" if score is not None else "no best score"
+    )
     print(
         f"colorlab: run dir {run_dir} | {best_text} | checkpoint {best or 'none'} | samples {samples or 'none'}",
         flush=True,

@@ -30,7 +30,9 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
         if not 0 <= value < 1:
             raise ColorlabError(f"{key}={value} must be in [0, 1)")
     if val_fraction + test_fraction >= 1:
-        raise ColorlabError("data.val_fraction + data.test_fraction must be below 1 (training needs images)")
+        raise ColorlabError(
+            "data.val_fraction + data.test_fraction must be below 1 (training needs images)"
+        )
 
 
 class ColorizationDataModule(L.LightningDataModule):
@@ -69,7 +71,9 @@ class ColorizationDataModule(L.LightningDataModule):
             self.setup()
         dataset = self.datasets[split]
         if len(dataset) == 0:
-            raise ColorlabError(f"the {split} split has no images; add some or change the split fractions")
+            raise ColorlabError(
+                f"the {split} split has no images; add some or change the split fractions"
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -93,7 +97,9 @@ class ColorizationDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     # -- on the device -------------------------------------------------------------------
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> dict[str, torch.Tensor]:
+    def on_after_batch_transfer(
+        self, batch: torch.Tensor, dataloader_idx: int
+    ) -> dict[str, torch.Tensor]:
         training = self.trainer is not None and self.trainer.training
         return self.prepare_batch(batch, augment=training and self.flip)
 
@@ -120,7 +126,9 @@ class SyntheticDataModule(ColorizationDataModule):
         super().__init__(**common)
         _check_fractions(val_fraction, test_fraction)
         if num_images < 3:
-            raise ColorlabError(f"data.num_images={num_images} must be at least 3 (train, val, test)")
+            raise ColorlabError(
+                f"data.num_images={num_images} must be at least 3 (train, val, test)"
+            )
         self.num_images = num_images
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -134,7 +142,8 @@ class SyntheticDataModule(ColorizationDataModule):
         starts = {"train": 0, "val": n_train, "test": n_train + n_val}
         sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.datasets = {
-            split: SyntheticScenes(sizes[split], self.image_size, self.seed, starts[split]) for split in SPLITS
+            split: SyntheticScenes(sizes[split], self.image_size, self.seed, starts[split])
+            for split in SPLITS
         }
 
 
@@ -190,12 +199,17 @@ class FolderDataModule(ColorizationDataModule):
                 self.skipped.extend([report])
         kept_splits = {name: vetted[id(files)] for name, files in splits.items()}
         used = len({p for files in kept_splits.values() for p in files})
-        log.log(logging.WARNING if self.skipped.total else logging.INFO, "%s: %s", self.root, self.skipped.summary(used))
+        log.log(
+            logging.WARNING if self.skipped.total else logging.INFO,
+            "%s: %s",
+            self.root,
+            self.skipped.summary(used),
+        )
         if not kept_splits["train"]:
             raise ColorlabError(
                 f"data.root={self.root} has no usable training image ({self.skipped.summary(used)})"
             )
         self.datasets = {
-            name: ImageFiles(files, self.image_size, self.resize) for name, files in kept_splits.items()
+            name: ImageFiles(files, self.image_size, self.resize)
+            for name, files in kept_splits.items()
         }
-

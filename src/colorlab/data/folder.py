@@ -49,7 +49,9 @@ def vet_image(path: Path, min_colorfulness: float) -> str | None:
     return None
 
 
-def vet_images(paths: list[Path], min_colorfulness: float, workers: int) -> tuple[list[Path], SkipReport]:
+def vet_images(
+    paths: list[Path], min_colorfulness: float, workers: int
+) -> tuple[list[Path], SkipReport]:
     """Keep the usable files of ``paths`` (in order); report the others."""
     report = SkipReport()
 
@@ -100,7 +102,9 @@ def split_files(
     }
 
 
-def limit_files(splits: dict[str, list[Path]], limit: int | None, seed: int) -> dict[str, list[Path]]:
+def limit_files(
+    splits: dict[str, list[Path]], limit: int | None, seed: int
+) -> dict[str, list[Path]]:
     """Scale every split by the same factor so that at most ``limit`` files are used in all
     (seeded choice; a non-empty split keeps at least one file)."""
     distinct = {id(files): files for files in splits.values()}

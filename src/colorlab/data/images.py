@@ -32,7 +32,9 @@ class UnreadableImageError(Exception):
 
 def find_images(root: Path) -> list[Path]:
     """All files below ``root`` (recursively) with an image extension, sorted."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
 
 
 def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:

@@ -51,7 +51,9 @@ def _ridge(rng: np.random.Generator, x: np.ndarray, waves: int) -> np.ndarray:
     freqs = rng.uniform(1.0, 2.0 * waves, waves)
     phases = rng.uniform(0, 2 * np.pi, waves)
     amps = 1.0 / freqs
-    profile = (amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * x[None, :] + phases[:, None])).sum(0)
+    profile = (
+        amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * x[None, :] + phases[:, None])
+    ).sum(0)
     return profile / amps.sum()
 
 
@@ -84,7 +86,9 @@ def render_scene(seed: int, index: int, size: int) -> np.ndarray:
     if rng.random() < 0.75:  # clouds: thresholded noise, shaded grey underneath
         density = _fractal(rng, size, int(rng.integers(2, 5)))
         cover = rng.uniform(0.5, 0.68)
-        mask = np.clip((density - cover) * 6, 0, 1) * (y < horizon) * np.clip((horizon - y) * 6, 0, 1)
+        mask = (
+            np.clip((density - cover) * 6, 0, 1) * (y < horizon) * np.clip((horizon - y) * 6, 0, 1)
+        )
         shade = np.clip(1.0 - 0.25 * (density - cover), 0.75, 1.0)[..., None]
         _paint(canvas, mask, _CLOUD * shade)
 
@@ -93,7 +97,9 @@ def render_scene(seed: int, index: int, size: int) -> np.ndarray:
         ridge = horizon - (horizon - peak) * (0.55 + 0.45 * _ridge(rng, x[0], 5))
         body = (y >= ridge[None, :]) & (y < horizon)
         grain = _fractal(rng, size, 8)[..., None]
-        rock = np.clip(_ROCK + rng.normal(0, 0.04, 3).astype(np.float32), 0, 1) * (0.75 + 0.5 * grain)
+        rock = np.clip(_ROCK + rng.normal(0, 0.04, 3).astype(np.float32), 0, 1) * (
+            0.75 + 0.5 * grain
+        )
         _paint(canvas, body.astype(np.float32), rock)
         snow_line = peak + (horizon - peak) * rng.uniform(0.3, 0.5)
         snow = body & (y < snow_line + 0.04 * (grain[..., 0] - 0.5))
@@ -115,18 +121,24 @@ def render_scene(seed: int, index: int, size: int) -> np.ndarray:
         water = _WATER * (0.7 + 0.3 * (1 - depth)) + 0.12 * ripples[..., None] * _SKY_HORIZON
         _paint(canvas, below, np.clip(water, 0, 1))
     else:  # city: street below, buildings standing on the horizon
-        _paint(canvas, below, _STREET * (0.85 + 0.3 * _fractal(rng, size, 12, octaves=2)[..., None]))
+        _paint(
+            canvas, below, _STREET * (0.85 + 0.3 * _fractal(rng, size, 12, octaves=2)[..., None])
+        )
         left = 0.0
         while left < 1.0:
             width = rng.uniform(0.1, 0.28)
             height = rng.uniform(0.12, horizon - 0.05)
             wall = _WALLS[rng.integers(len(_WALLS))] * rng.uniform(0.85, 1.1)
-            block = (x >= left) & (x < left + width) & (y >= horizon - height) & (y < horizon + 0.02)
+            block = (
+                (x >= left) & (x < left + width) & (y >= horizon - height) & (y < horizon + 0.02)
+            )
             _paint(canvas, block.astype(np.float32), np.clip(wall, 0, 1))
             rows, cols = rng.integers(4, 12), rng.integers(2, 6)
             u = (x - left) / width * cols
             v = (y - (horizon - height)) / height * rows
-            windows = block & (np.abs(u % 1 - 0.5) < 0.28) & (np.abs(v % 1 - 0.5) < 0.25) & (v > 0.6)
+            windows = (
+                block & (np.abs(u % 1 - 0.5) < 0.28) & (np.abs(v % 1 - 0.5) < 0.25) & (v > 0.6)
+            )
             _paint(canvas, windows.astype(np.float32), _WINDOW)
             left += width + rng.uniform(0.0, 0.06)
 

@@ -31,13 +31,17 @@ class Colorizer(nn.Module):
         self.native_size = native_size
         self.multiple = encoder.downsample
         if decoder.upsample != encoder.downsample:
-            raise ValueError(f"decoder upsamples ×{decoder.upsample}, encoder downsamples ×{encoder.downsample}")
+            raise ValueError(
+                f"decoder upsamples ×{decoder.upsample}, encoder downsamples ×{encoder.downsample}"
+            )
 
     def forward(self, L: Tensor) -> Tensor:
         if L.ndim != 4 or L.shape[1] != 1:
             raise ValueError(f"expected L as B×1×H×W, got {tuple(L.shape)}")
         if L.shape[-2] % self.multiple or L.shape[-1] % self.multiple:
-            raise ValueError(f"H and W must be multiples of {self.multiple}, got {tuple(L.shape[-2:])}")
+            raise ValueError(
+                f"H and W must be multiples of {self.multiple}, got {tuple(L.shape[-2:])}"
+            )
         features = self.encoder(L)
         if self.feature_extractor is not None:
             features = broadcast_concat(features, self.feature_extractor(L))

@@ -11,7 +11,9 @@ from torch import Tensor, nn
 UP = "up"
 
 
-def conv_relu(in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3) -> nn.Sequential:
+def conv_relu(
+    in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3
+) -> nn.Sequential:
     """Conv (``same`` padding) + ReLU."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2),
@@ -41,7 +43,10 @@ class BaselineEncoder(nn.Sequential):
         channels = (1, *widths)
         super().__init__(
             NormalizeL(),
-            *(conv_relu(channels[i], channels[i + 1], stride=strides[i]) for i in range(len(widths))),
+            *(
+                conv_relu(channels[i], channels[i + 1], stride=strides[i])
+                for i in range(len(widths))
+            ),
         )
         self.out_channels = widths[-1]
 

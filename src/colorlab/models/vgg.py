@@ -39,9 +39,13 @@ def load_imagenet_features() -> dict[str, Tensor]:
             f"$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth (here {weights_path()}) "
             f"or train without them with model.pretrained=false"
         ) from error
-    features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    features = {
+        k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
+    }
     if not features:
-        raise ColorlabError(f"{weights_path()} holds no VGG-16 'features.*' weights; delete it and retry")
+        raise ColorlabError(
+            f"{weights_path()} holds no VGG-16 'features.*' weights; delete it and retry"
+        )
     return features
 
 
@@ -60,7 +64,9 @@ class FrozenVGG16(nn.Module):
         self.features = make_layers(cfgs["D"], batch_norm=False)
         if pretrained:
             self.features.load_state_dict(load_imagenet_features())
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.eval()

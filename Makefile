@@ -1,0 +1,35 @@
+# colorlab: `make demo` trains on the built-in data, `make test` runs the tests.
+# Both create .venv and install colorlab (editable, with dev tools) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: install demo train test lint format clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: install  ## train the baseline briefly on synthetic scenes (CPU-friendly, ~2 min)
+	$(BIN)/python -m colorlab.train experiment=demo $(ARGS)
+
+train: install  ## python -m colorlab.train $(ARGS)
+	$(BIN)/python -m colorlab.train $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests experiments
+	$(BIN)/ruff format --check src tests experiments
+
+format: install
+	$(BIN)/ruff check --fix src tests experiments
+	$(BIN)/ruff format src tests experiments
+
+clean:
+	rm -rf outputs multirun wandb .pytest_cache .ruff_cache

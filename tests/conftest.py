@@ -1,0 +1,155 @@
+"""Shared fixtures: composed configs, real photos, and a folder of awkward image files."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from colorlab.app import config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+#: Real photos (not part of the repository): COLORLAB_SCENES or ../shared/data/scenes.
+SCENES = Path(os.environ.get("COLORLAB_SCENES", REPO.parent / "shared" / "data" / "scenes"))
+
+TINY = [
+    "data.image_size=32",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.log_every_n_steps=1",
+    "callbacks.samples.num_samples=4",
+    "callbacks.samples.table_size=4",
+    "~callbacks.model_summary",
+]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_offline_env(monkeypatch, tmp_path):
+    """No W&B credentials, no W&B mode, torch hub in a temporary folder."""
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    torch.manual_seed(0)
+
+
+def compose_train(*overrides: str, run_dir: Path):
+    """The training config as ``python -m colorlab.train`` would compose it."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("train", overrides=[f"run_dir={run_dir}", *overrides])
+
+
+def run_cli(
+    module: str, *args: str, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` as a user would, in ``cwd``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def colourful(size: tuple[int, int] = (48, 40), seed: int = 0) -> Image.Image:
+    """A smooth colourful RGB picture (w×h)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    phase = rng.uniform(0, 6, 3)
+    rgb = 0.5 + 0.5 * np.stack(
+        [np.sin(5 * x + phase[0]), np.cos(4 * y + phase[1]), np.sin(3 * (x + y) + phase[2])], -1
+    )
+    return Image.fromarray((rgb * 255).astype(np.uint8), "RGB")
+
+
+def write_png_rgb16(path: Path, rgb16: np.ndarray) -> None:
+    """A 16-bit-per-channel RGB PNG (Pillow cannot write one)."""
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + rgb16[r].astype(">u2").tobytes() for r in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+#: name -> what the awkward-files folder expects of it
+GOOD = [
+    "good_0.jpg",
+    "good_1.png",
+    "good_2.webp",
+    "good_3.bmp",
+    "good_4.tif",
+    "cmyk.jpg",
+    "rgba.png",
+    "palette.png",
+    "rgb16.png",
+    "exif_rotated.jpg",
+    "one_pixel.png",
+]
+UNREADABLE = ["truncated.jpg", "empty.jpg", "text.png"]
+BLACK_WHITE = ["black.png", "white.jpg"]
+
+
+@pytest.fixture
+def awkward_folder(tmp_path) -> Path:
+    """Every kind of file a user's photo folder holds, good and bad (see GOOD & co.)."""
+    root = tmp_path / "photos"
+    (root / "nested").mkdir(parents=True)
+    for i, name in enumerate(GOOD[:5]):
+        colourful(seed=i).save(root / ("nested" if i % 2 else "") / name)
+    colourful(seed=5).convert("CMYK").save(root / "cmyk.jpg", quality=95)
+    rgba = colourful(seed=6).convert("RGBA")
+    rgba.putalpha(
+        Image.fromarray(
+            np.where(np.arange(48)[None, :] < 24, 255, 0).repeat(40, 0).astype(np.uint8)
+        )
+    )
+    rgba.save(root / "rgba.png")
+    colourful(seed=7).convert("P", palette=Image.Palette.ADAPTIVE, colors=32).save(
+        root / "palette.png"
+    )
+    write_png_rgb16(root / "rgb16.png", np.asarray(colourful(seed=8)).astype(np.uint16) * 257)
+    # Stored 48×40 with red left / blue right, displayed rotated 90° clockwise (EXIF 6).
+    stored = np.zeros((40, 48, 3), np.uint8)
+    stored[:, :24] = (220, 30, 30)
+    stored[:, 24:] = (30, 30, 220)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(root / "exif_rotated.jpg", exif=exif, quality=95)
+    Image.new("RGB", (1, 1), (200, 40, 60)).save(root / "one_pixel.png")
+    full = (root / "good_0.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(full[: len(full) // 2])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "text.png").write_text("this is not a picture\n")
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(root / "black.png")
+    Image.new("RGB", (32, 32), (255, 255, 255)).save(root / "white.jpg")
+    (root / "notes.txt").write_text("not an image extension: ignored\n")
+    return root

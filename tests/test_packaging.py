@@ -1,0 +1,43 @@
+"""The wheel carries conf/, so the entry points work from an installed package."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_wheel_ships_the_configs(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("colorlab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n.removeprefix("colorlab/conf/") for n in names if n.startswith("colorlab/conf/")}
+    expected = {str(p.relative_to(REPO / "conf")) for p in (REPO / "conf").rglob("*.yaml")}
+    assert expected and shipped == expected
+    assert "colorlab/train.py" in names
+
+
+def test_installed_layout_finds_packaged_conf(tmp_path, monkeypatch):
+    import colorlab.app
+
+    package = tmp_path / "colorlab"
+    (package / "conf").mkdir(parents=True)
+    monkeypatch.setattr(colorlab.app, "__file__", str(package / "app.py"))
+    assert colorlab.app.config_dir() == str(package / "conf")
+    assert Path(colorlab.app.config_dir()).is_dir()
