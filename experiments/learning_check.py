@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
 from colorlab.app import config_dir
-from colorlab.evaluation import ab_mse_against_gray
-from colorlab.module import ColorizationModule
+from colorlab.evaluation import evaluate_colorizers
+from colorlab.inference import load_colorizer
 from colorlab.train import train
 
 DEFAULT_SCENES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scenes"
@@ -63,12 +64,12 @@ def learning_check(
     start = time.perf_counter()
     summary = train(cfg)
     seconds = time.perf_counter() - start
-    module = ColorizationModule.from_checkpoint(summary["best_checkpoint"])
-    from hydra.utils import instantiate
-
+    colorizer = load_colorizer(summary["best_checkpoint"], device="cpu")
     datamodule = instantiate(cfg.data)
-    datamodule.setup()
-    mse = ab_mse_against_gray(module, datamodule.val_dataloader())
+    results, _ = evaluate_colorizers(
+        {"gray": None, "model": colorizer}, datamodule.val_dataloader(), colorizer.device, 0
+    )
+    mse = {name: values["ab_mse"] for name, values in results.items()}
     trained = summary["epochs"]
     images = summary["train_batches"] * cfg.data.batch_size
     return {

@@ -153,3 +153,64 @@ def awkward_folder(tmp_path) -> Path:
     Image.new("RGB", (32, 32), (255, 255, 255)).save(root / "white.jpg")
     (root / "notes.txt").write_text("not an image extension: ignored\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Tiny trained checkpoints: ``baseline`` at 32 px and ``vgg16`` (no ImageNet) at 64 px."""
+    from colorlab.train import train
+
+    made = {}
+    for name, size in (("baseline", 32), ("vgg16", 64)):
+        run_dir = tmp_path_factory.mktemp(f"run-{name}")
+        extra = ["model.pretrained=false"] if name != "baseline" else []
+        cfg = compose_train(
+            f"model={name}",
+            *extra,
+            *TINY,
+            f"data.image_size={size}",
+            "data.num_images=24",
+            "logger=none",
+            "test_after_fit=false",
+            "~callbacks.progress_bar",
+            run_dir=run_dir,
+        )
+        made[name] = Path(train(cfg)["best_checkpoint"])
+    return made
+
+
+def write_clip(
+    path: Path,
+    frames: int = 16,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 12,
+    audio: bool = False,
+) -> None:
+    """A small H.264 clip of changing gray-blue frames (and a quiet AAC track)."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        sound = container.add_stream("aac", rate=22050, layout="mono") if audio else None
+        for i in range(frames):
+            frame = np.zeros((h, w, 3), np.uint8)
+            frame[..., 2] = 40 + 10 * i
+            frame[: h // 2] += 60
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        if sound is not None:
+            samples = 22050 * frames // fps
+            tone = (0.1 * np.sin(np.arange(samples) / 10)).astype(np.float32)[None]
+            for start in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    tone[:, start : start + 1024].copy(), format="fltp", layout="mono"
+                )
+                chunk.sample_rate = 22050
+                for packet in sound.encode(chunk):
+                    container.mux(packet)
+            for packet in sound.encode(None):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)

@@ -1,3 +1,13 @@
 """colorlab: train, compare and apply CNNs that colorize grayscale photos."""
 
 __version__ = "0.1.0"
+
+
+def load_colorizer(path, device="auto", size=None):
+    """Load a trained checkpoint for colorizing pictures: see `colorlab.inference.load_colorizer`."""
+    from colorlab.inference import load_colorizer as _load
+
+    return _load(path, device=device, size=size)
+
+
+__all__ = ["load_colorizer", "__version__"]

@@ -1,29 +1,77 @@
-"""Scoring trained colorizers on a data split."""
+"""Scoring colorizers on the same photos: metrics per model beside the gray prediction."""
 
 from __future__ import annotations
 
-import torch
-from torch.utils.data import DataLoader
+from pathlib import Path
 
+import torch
+from PIL import Image
+from rich.progress import track
+
+from colorlab.color import gray_rgb, to_rgb
 from colorlab.data import ColorizationDataModule
-from colorlab.module import ColorizationModule
+from colorlab.inference import TrainedColorizer, checkpoint_label
+from colorlab.metrics import ColorizationMetrics
+from colorlab.pictures import to_pil
+
+GRAY = "gray"
+#: Columns of metrics.md, in order.
+TABLE_COLUMNS = (
+    "ab_mse",
+    "psnr",
+    "ssim",
+    "auc",
+    "seed_accuracy",
+    "colorfulness_pred",
+    "delta_colorfulness",
+)
+
+
+def row_names(paths: list[str], colorizers: list[TrainedColorizer]) -> list[str]:
+    """``model@run`` per checkpoint; ``model@run:file`` where that alone is ambiguous."""
+    labels = [checkpoint_label(p, c.module) for p, c in zip(paths, colorizers)]
+    named = [
+        f"{label}:{Path(p).stem}" if labels.count(label) > 1 else label
+        for label, p in zip(labels, paths)
+    ]
+    return [f"{name}#{i}" if named.count(name) > 1 else name for i, name in enumerate(named)]
 
 
 @torch.no_grad()
-def ab_mse_against_gray(module: ColorizationModule, loader: DataLoader) -> dict[str, float]:
-    """Mean squared ab error of ``module`` and of the gray prediction (ab = 0) on ``loader``.
-
-    Returns:
-        ``{"model": …, "gray": …}`` in (ab / 128)² units, averaged over all pixels.
-    """
-    module.eval()
-    device = module.device
-    model_sum = gray_sum = 0.0
-    count = 0
-    for raw in loader:
+def evaluate_colorizers(
+    colorizers: dict[str, TrainedColorizer | None],
+    loader,
+    device: torch.device,
+    num_images: int = 8,
+) -> tuple[dict[str, dict[str, float]], list[list[Image.Image]]]:
+    """Metrics per named colorizer (None = the gray prediction) on ``loader``'s uint8 batches,
+    and the first ``num_images`` rows of pictures: gray | each colorizer | ground truth."""
+    metrics = {name: ColorizationMetrics(ssim=True, auc=True).to(device) for name in colorizers}
+    rows: list[list[Image.Image]] = []
+    for raw in track(loader, description="evaluating"):
         batch = ColorizationDataModule.prepare_batch(raw.to(device))
-        ab = batch["ab"]
-        model_sum += float((module(batch["L"]).float() - ab).square().sum())
-        gray_sum += float(ab.square().sum())
-        count += ab.numel()
-    return {"model": model_sum / count, "gray": gray_sum / count}
+        L, ab, rgb = batch["L"], batch["ab"], batch["rgb"]
+        predictions = {}
+        for name, colorizer in colorizers.items():
+            ab_pred = torch.zeros_like(ab) if colorizer is None else colorizer.predict_ab(L)
+            rgb_pred = to_rgb(L, ab_pred)
+            metrics[name].update(ab_pred, ab, rgb_pred, rgb)
+            predictions[name] = rgb_pred
+        for i in range(min(len(raw), num_images - len(rows))):
+            cells = [to_pil(gray_rgb(L[i : i + 1])[0])]
+            cells += [to_pil(predictions[name][i]) for name in colorizers if name != GRAY]
+            rows.append([*cells, to_pil(rgb[i])])
+    return {name: m.compute() for name, m in metrics.items()}, rows
+
+
+def markdown_table(results: dict[str, dict[str, float]]) -> str:
+    header = "| model | " + " | ".join(TABLE_COLUMNS) + " |"
+    lines = [header, "|" + " --- |" * (len(TABLE_COLUMNS) + 1)]
+    for name, values in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{values[c]:.4f}" for c in TABLE_COLUMNS) + " |")
+    target = next(iter(results.values()))["colorfulness_target"]
+    lines.append("")
+    lines.append(
+        f"Ground-truth colourfulness: {target:.2f}. seed_accuracy is the reference's Keras accuracy."
+    )
+    return "\n".join(lines) + "\n"

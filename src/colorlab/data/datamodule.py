@@ -66,7 +66,8 @@ class ColorizationDataModule(L.LightningDataModule):
         self.datasets: dict[str, Dataset] = {}
 
     # -- loaders -------------------------------------------------------------------------
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def split_dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+        """The loader of ``split`` (train, val or test) of uint8 batches."""
         if split not in self.datasets:
             self.setup()
         dataset = self.datasets[split]
@@ -85,16 +86,16 @@ class ColorizationDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self.split_dataloader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self.split_dataloader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.split_dataloader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self.split_dataloader("test", shuffle=False)
 
     # -- on the device -------------------------------------------------------------------
     def on_after_batch_transfer(

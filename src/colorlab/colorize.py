@@ -1,0 +1,158 @@
+"""``python -m colorlab.colorize ckpt=C.ckpt input=PATH output=DIR``: colorize photos and videos.
+
+PATH is a file, a folder (searched recursively) or a glob. Outputs keep the input's size,
+orientation, relative path and name (plus ``colorize.suffix``); inputs are never overwritten.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from colorlab.app import config_dir, run_app
+from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, open_rgb
+from colorlab.errors import ColorlabError, check_choice
+from colorlab.inference import TrainedColorizer, load_colorizer
+from colorlab.video import VIDEO_EXTENSIONS, colorize_video
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
+_SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its colorized version goes."""
+
+    source: Path
+    target: Path
+
+    @property
+    def is_video(self) -> bool:
+        return self.source.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def find_inputs(pattern: str) -> list[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for a file, a folder or a glob."""
+    media = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    path = Path(pattern).expanduser()
+    if path.is_file():
+        return [(path, Path(path.name))]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in media)
+        return [(p, p.relative_to(path)) for p in files]
+    matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+    return [(p, Path(p.name)) for p in matches if p.is_file() and p.suffix.lower() in media]
+
+
+def plan_jobs(
+    pattern: str, output: str | Path, suffix: str = "", fmt: str | None = None
+) -> list[Job]:
+    """Where every input goes; refuses any plan that would overwrite an input."""
+    if fmt is not None:
+        check_choice("colorize.format", str(fmt).lower().lstrip("."), OUTPUT_FORMATS)
+    inputs = find_inputs(pattern)
+    if not inputs:
+        raise ColorlabError(f"input={pattern} matches no image or video file")
+    output = Path(output).expanduser()
+    jobs = []
+    for source, relative in inputs:
+        video = source.suffix.lower() in VIDEO_EXTENSIONS
+        extension = source.suffix if video or not fmt else "." + str(fmt).lower().lstrip(".")
+        jobs.append(Job(source, output / relative.parent / f"{relative.stem}{suffix}{extension}"))
+    sources = {job.source.resolve() for job in jobs}
+    for job in jobs:
+        if job.target.resolve() in sources:
+            raise ColorlabError(
+                f"output {job.target} would overwrite an input; choose another output folder or set colorize.suffix"
+            )
+    return jobs
+
+
+def _save(picture, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(target, **_SAVE_OPTIONS.get(target.suffix.lower(), {}))
+
+
+def colorize_files(
+    colorizer: TrainedColorizer,
+    jobs: list[Job],
+    batch_size: int = 8,
+    temporal_smoothing: float = 0.0,
+) -> dict[str, int]:
+    """Run the jobs with a progress bar; returns counts of images, videos, frames and skipped files."""
+    if batch_size < 1:
+        raise ColorlabError(f"colorize.batch_size={batch_size} must be at least 1")
+    counts = {"images": 0, "videos": 0, "frames": 0, "skipped": 0}
+    images = [job for job in jobs if not job.is_video]
+    videos = [job for job in jobs if job.is_video]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as progress:
+        task = progress.add_task("images", total=len(images)) if images else None
+        for start in range(0, len(images), batch_size):
+            chunk, pictures = [], []
+            for job in images[start : start + batch_size]:
+                try:
+                    pictures.append(open_rgb(job.source))
+                    chunk.append(job)
+                except UnreadableImageError as error:
+                    log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
+                    counts["skipped"] += 1
+            for job, result in zip(chunk, colorizer.colorize_batch(pictures) if pictures else []):
+                _save(result, job.target)
+                counts["images"] += 1
+            progress.advance(task, len(images[start : start + batch_size]))
+        for job in videos:
+            frames = progress.add_task(f"{job.source.name}", total=None)
+            try:
+                counts["frames"] += colorize_video(
+                    colorizer,
+                    job.source,
+                    job.target,
+                    batch_size,
+                    temporal_smoothing,
+                    on_frames=lambda n, t=frames: progress.advance(t, n),
+                )
+                counts["videos"] += 1
+            except ColorlabError as error:
+                log.warning("skipped video: %s", error)
+                counts["skipped"] += 1
+    return counts
+
+
+def colorize(cfg: DictConfig) -> dict[str, int]:
+    options = cfg.colorize
+    jobs = plan_jobs(str(cfg.input), cfg.output, options.suffix or "", options.format)
+    colorizer = load_colorizer(cfg.ckpt, device=options.device, size=options.size)
+    counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
+    print(
+        f"colorlab: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) "
+        f"colorized into {cfg.output}; {counts['skipped']} unreadable files skipped",
+        flush=True,
+    )
+    return counts
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="colorize")
+def _hydra_main(cfg: DictConfig) -> None:
+    colorize(cfg)
+
+
+def main() -> None:
+    run_app(_hydra_main)
+
+
+if __name__ == "__main__":
+    main()

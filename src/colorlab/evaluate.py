@@ -1,0 +1,93 @@
+"""``python -m colorlab.evaluate "ckpt=[A.ckpt,B.ckpt]" data=...``: compare checkpoints.
+
+Every checkpoint colorizes the same photos (loaded at ``data.image_size``), each model at
+its own size with its ab upsampled to the photo's, as `colorlab.colorize` does; a "gray"
+row (ab = 0) is added. Writes metrics.json, metrics.md and comparison.png.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig
+
+from colorlab.app import config_dir, run_app
+from colorlab.errors import ColorlabError, check_choice
+from colorlab.evaluation import GRAY, TABLE_COLUMNS, evaluate_colorizers, markdown_table, row_names
+from colorlab.inference import TrainedColorizer, load_colorizer, resolve_device
+from colorlab.pictures import labelled_grid
+from colorlab.tracking import build_loggers
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    paths = list(cfg.ckpt) if isinstance(cfg.ckpt, (list, ListConfig)) else [cfg.ckpt]
+    if not paths:
+        raise ColorlabError('ckpt is empty; pass ckpt=A.ckpt or "ckpt=[A.ckpt,B.ckpt]"')
+    check_choice("split", cfg.split, ("train", "val", "test"))
+    device = resolve_device(cfg.device)
+    loaded = [load_colorizer(p, device=device) for p in paths]
+    labels = row_names(paths, loaded)
+    colorizers: dict[str, TrainedColorizer | None] = {GRAY: None, **dict(zip(labels, loaded))}
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    loader = datamodule.split_dataloader(cfg.split)
+    results, rows = evaluate_colorizers(colorizers, loader, device, cfg.num_images)
+
+    out = Path(cfg.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoints = {label: str(path) for label, path in zip(labels, paths)}
+    (out / "metrics.json").write_text(
+        json.dumps({"checkpoints": checkpoints, "split": cfg.split, "metrics": results}, indent=2)
+    )
+    (out / "metrics.md").write_text(markdown_table(results))
+    titles = ["grayscale input", *labels, "ground truth"]
+    labelled_grid(rows, titles).save(out / "comparison.png")
+    _log_to_loggers(cfg, results, rows, titles)
+    print(markdown_table(results), flush=True)
+    print(
+        f"colorlab: evaluation written to {out} (metrics.json, metrics.md, comparison.png)",
+        flush=True,
+    )
+    return {"metrics": results, "run_dir": str(out)}
+
+
+def _log_to_loggers(cfg: DictConfig, results, rows, titles) -> None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in build_loggers(cfg.get("logger")):
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            columns = ["model", *TABLE_COLUMNS]
+            logger.log_table(
+                "evaluate/metrics",
+                columns=columns,
+                data=[[n, *(v[c] for c in TABLE_COLUMNS)] for n, v in results.items()],
+            )
+            logger.log_table(
+                "evaluate/comparison",
+                columns=titles,
+                data=[[wandb.Image(p) for p in row] for row in rows],
+            )
+            wandb.finish()
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+def _hydra_main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+def main() -> None:
+    run_app(_hydra_main)
+
+
+if __name__ == "__main__":
+    main()

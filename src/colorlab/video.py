@@ -1,0 +1,142 @@
+"""Colorize videos frame by frame (PyAV): same frame count, size and frame rate, audio kept."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from colorlab.color import rgb_to_l_ab
+from colorlab.errors import ColorlabError
+from colorlab.inference import TrainedColorizer
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
+)
+
+
+def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
+    """(codec, pixel format) for the output container; 4:4:4 where 4:2:0 needs even sizes."""
+    if path.suffix.lower() == ".webm":
+        return "libvpx-vp9", "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    return "libx264", "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+
+
+class _AbSmoother:
+    """Exponential moving average of ab over frames: ab_t = α·ab_{t−1} + (1 − α)·pred_t."""
+
+    def __init__(self, alpha: float) -> None:
+        if not 0 <= alpha < 1:
+            raise ColorlabError(f"colorize.temporal_smoothing={alpha} must be in [0, 1) (0 = off)")
+        self.alpha = alpha
+        self.state: torch.Tensor | None = None
+
+    def __call__(self, ab: torch.Tensor) -> torch.Tensor:
+        """ab: T×2×h×w for consecutive frames -> smoothed, same shape."""
+        if self.alpha == 0:
+            return ab
+        out = torch.empty_like(ab)
+        for t in range(len(ab)):
+            self.state = (
+                ab[t] if self.state is None else self.alpha * self.state + (1 - self.alpha) * ab[t]
+            )
+            out[t] = self.state
+        return out
+
+
+def colorize_video(
+    colorizer: TrainedColorizer,
+    source: Path,
+    target: Path,
+    batch_size: int = 8,
+    temporal_smoothing: float = 0.0,
+    on_frames: Callable[[int], None] | None = None,
+) -> int:
+    """Colorize ``source`` into ``target``; returns the number of frames written.
+
+    Frames are colorized in batches at the model's size, ab optionally smoothed over time,
+    upsampled and merged with each frame's full-resolution L. The first audio stream is
+    copied when the output container accepts it.
+    """
+    smoother = _AbSmoother(temporal_smoothing)
+    try:
+        reader = av.open(str(source))
+    except (av.error.FFmpegError, OSError) as error:
+        raise ColorlabError(f"{source}: cannot be read as a video ({error})") from error
+    with reader:
+        if not reader.streams.video:
+            raise ColorlabError(f"{source}: has no video stream")
+        video_in = reader.streams.video[0]
+        video_in.thread_type = "AUTO"
+        audio_in = reader.streams.audio[0] if reader.streams.audio else None
+        width, height = video_in.codec_context.width, video_in.codec_context.height
+        rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(target), "w") as writer:
+            codec, pix_fmt = _video_codec(target, width, height)
+            video_out = writer.add_stream(codec, rate=rate)
+            video_out.width, video_out.height, video_out.pix_fmt = width, height, pix_fmt
+            audio_out = None
+            if audio_in is not None:
+                try:
+                    audio_out = writer.add_stream_from_template(audio_in)
+                except (ValueError, av.error.FFmpegError) as error:
+                    log.warning("%s: audio not kept (%s)", source, error)
+
+            written = 0
+            pending: list[np.ndarray] = []
+
+            def flush() -> None:
+                nonlocal written
+                if not pending:
+                    return
+                for frame in _colorize_frames(colorizer, pending, smoother):
+                    for packet in video_out.encode(
+                        av.VideoFrame.from_ndarray(frame, format="rgb24")
+                    ):
+                        writer.mux(packet)
+                written += len(pending)
+                if on_frames:
+                    on_frames(len(pending))
+                pending.clear()
+
+            streams = [s for s in (video_in, audio_in if audio_out else None) if s is not None]
+            for packet in reader.demux(*streams):
+                if packet.stream is video_in:
+                    for frame in packet.decode():
+                        pending.append(frame.to_ndarray(format="rgb24"))
+                        if len(pending) >= batch_size:
+                            flush()
+                elif packet.dts is not None:
+                    packet.stream = audio_out
+                    writer.mux(packet)
+            flush()
+            for packet in video_out.encode(None):
+                writer.mux(packet)
+    return written
+
+
+@torch.no_grad()
+def _colorize_frames(
+    colorizer: TrainedColorizer, frames: list[np.ndarray], smoother: _AbSmoother
+) -> list[np.ndarray]:
+    """T frames (H×W×3 uint8) -> T colorized frames (H×W×3 uint8)."""
+    rgb = (
+        torch.from_numpy(np.stack(frames))
+        .to(colorizer.device)
+        .permute(0, 3, 1, 2)
+        .float()
+        .div_(255)
+    )
+    L = rgb_to_l_ab(rgb)[0]
+    ab_small = smoother(colorizer.predict_small_ab(colorizer.shrink(L)))
+    return [
+        np.asarray(colorizer.merge(L[t : t + 1], ab_small[t : t + 1])) for t in range(len(frames))
+    ]

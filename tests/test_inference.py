@@ -1,0 +1,186 @@
+"""Colorizing photos and videos with a trained checkpoint: API and ``colorlab.colorize``."""
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorlab import load_colorizer
+from colorlab.color import rgb_to_l_ab
+from colorlab.colorize import plan_jobs
+from colorlab.data.images import open_rgb
+from colorlab.errors import ColorlabError
+from colorlab.module import ColorizationModule
+from colorlab.video import _AbSmoother
+from conftest import colourful, run_cli, write_clip
+
+
+def lightness(picture: Image.Image) -> np.ndarray:
+    rgb = torch.from_numpy(np.asarray(picture.convert("RGB"), np.float32) / 255).permute(2, 0, 1)[
+        None
+    ]
+    return rgb_to_l_ab(rgb)[0][0, 0].numpy()
+
+
+@pytest.fixture(scope="module")
+def colorizer(checkpoints):
+    return load_colorizer(checkpoints["baseline"], device="cpu")
+
+
+def test_api_accepts_paths_pil_and_arrays_and_keeps_size(colorizer, tmp_path):
+    colourful((517, 333)).save(tmp_path / "odd.png")
+    out = colorizer.colorize(tmp_path / "odd.png")
+    assert out.mode == "RGB" and out.size == (517, 333)
+    gray = np.asarray(colourful((41, 29)).convert("L"))
+    assert colorizer.colorize(gray).size == (41, 29)
+    assert colorizer.colorize(gray.astype(np.float32) / 255).size == (41, 29)
+    batch = colorizer.colorize_batch([Image.fromarray(gray), str(tmp_path / "odd.png")])
+    assert [p.size for p in batch] == [(41, 29), (517, 333)]
+
+
+def test_output_keeps_the_inputs_lightness(colorizer):
+    source = colourful((200, 150), seed=3)
+    out = colorizer.colorize(source)
+    diff = np.abs(lightness(out) - lightness(source))
+    assert (
+        np.median(diff) < 0.5 and np.percentile(diff, 99) < 5
+    )  # gamut clipping aside, L is the input's
+
+
+def test_exif_rotated_jpeg_comes_back_displayed_the_same_way(colorizer, awkward_folder):
+    source = awkward_folder / "exif_rotated.jpg"
+    out = colorizer.colorize(source)
+    assert out.size == (40, 48)
+    L = lightness(out)
+    assert L[:20].mean() > L[-20:].mean() + 10  # displayed: red (L≈48) on top, blue (L≈30) below
+    assert np.median(np.abs(L - lightness(open_rgb(source)))) < 1.5
+
+
+def test_bad_array_and_type_are_clear_errors(colorizer):
+    with pytest.raises(ValueError, match="H×W"):
+        colorizer.colorize(np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(TypeError, match="path, PIL image or numpy array"):
+        colorizer.colorize(42)
+
+
+def test_cli_colorizes_a_folder_and_skips_the_corrupt_file(checkpoints, tmp_path):
+    source = tmp_path / "in"
+    (source / "nested").mkdir(parents=True)
+    colourful((517, 333)).save(source / "odd.jpg", quality=95)
+    Image.fromarray(np.asarray(colourful((60, 40)).convert("L"))).save(
+        source / "nested" / "gray.png"
+    )
+    (source / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={source}",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "broken.jpg" in result.stdout + result.stderr
+    assert (
+        "2 images and 0 videos (0 frames) colorized into out; 1 unreadable files skipped"
+        in result.stdout
+    )
+    odd = Image.open(tmp_path / "out" / "odd.jpg")
+    assert odd.size == (517, 333)
+    gray_out = Image.open(tmp_path / "out" / "nested" / "gray.png")
+    assert gray_out.mode == "RGB" and gray_out.size == (60, 40)
+    diff = np.abs(lightness(odd) - lightness(Image.open(source / "odd.jpg")))
+    assert np.median(diff) < 1.5  # within JPEG tolerance
+    assert not (tmp_path / "out" / "broken.jpg").exists()
+
+
+def test_glob_suffix_format_and_no_overwriting(tmp_path):
+    for name in ("a.jpg", "b.png", "c.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    jobs = plan_jobs(str(tmp_path / "*"), tmp_path / "out", suffix="_color", fmt="png")
+    assert sorted(j.target.name for j in jobs) == ["a_color.png", "b_color.png"]
+    with pytest.raises(ColorlabError, match="would overwrite an input"):
+        plan_jobs(str(tmp_path), tmp_path)
+    assert len(plan_jobs(str(tmp_path), tmp_path, suffix="_color")) == 2
+    with pytest.raises(ColorlabError, match="choose one of: png, jpg"):
+        plan_jobs(str(tmp_path), tmp_path / "out", fmt="gif")
+    with pytest.raises(ColorlabError, match="matches no image or video"):
+        plan_jobs(str(tmp_path / "*.nothing"), tmp_path / "out")
+
+
+def _video_facts(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return (
+            frames,
+            (stream.codec_context.width, stream.codec_context.height),
+            stream.average_rate,
+            len(container.streams.audio),
+        )
+
+
+def test_video_keeps_frames_size_rate_and_audio(checkpoints, tmp_path):
+    write_clip(tmp_path / "clip.mp4", frames=16, size=(64, 48), fps=12, audio=True)
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path / 'clip.mp4'}",
+        "output=out",
+        "colorize.temporal_smoothing=0.5",
+        "colorize.batch_size=5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    frames, size, rate, audio = _video_facts(tmp_path / "out" / "clip.mp4")
+    assert (frames, size, rate) == (16, (64, 48), 12)
+    assert audio == 1
+
+
+def test_temporal_smoothing_is_an_ema():
+    smoother = _AbSmoother(0.5)
+    ab = torch.tensor([0.0, 1.0, 1.0]).view(3, 1, 1, 1)
+    assert smoother(ab[:2]).flatten().tolist() == [0.0, 0.5]
+    assert smoother(ab[2:]).flatten().tolist() == [0.75]  # state carries across batches
+    assert torch.equal(_AbSmoother(0)(ab), ab)
+    with pytest.raises(ColorlabError, match="temporal_smoothing"):
+        _AbSmoother(1.0)
+
+
+# -- checkpoints describe themselves ---------------------------------------------------------
+def test_checkpoint_alone_rebuilds_the_model(checkpoints):
+    module = ColorizationModule.from_checkpoint(checkpoints["vgg16"])
+    assert type(module.net.encoder).__name__ == "FrozenVGG16"
+    assert module.image_size == 64
+    state = torch.load(checkpoints["vgg16"], weights_only=False)["state_dict"]
+    assert all(torch.equal(v, state[k]) for k, v in module.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"definitely not a checkpoint", "cannot be read"), (None, "is not a colorlab checkpoint")],
+)
+def test_corrupt_or_foreign_checkpoint_is_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.ckpt"
+    if content is None:
+        torch.save({"state_dict": {}, "something": 1}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ColorlabError, match=message):
+        ColorizationModule.from_checkpoint(path)
+    (tmp_path / "in.png").write_bytes(b"")
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={path}",
+        f"input={tmp_path / 'in.png'}",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"colorlab: error: checkpoint {path}" if content else f"colorlab: error: {path}"
+        )
+    )
