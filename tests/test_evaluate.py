@@ -8,7 +8,7 @@ from PIL import Image
 
 from colorlab.evaluation import evaluate_colorizers, markdown_table
 from colorlab.inference import load_colorizer
-from colorlab.pictures import labelled_grid
+from colorlab.pictures import _GAP, _HEADER, _LINE
 from conftest import run_cli
 
 
@@ -22,6 +22,7 @@ def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
         "num_images=3",
         "hydra.run.dir=eval",
         "device=cpu",
+        "logger=wandb",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -46,9 +47,18 @@ def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
     )
     table = (out / "metrics.md").read_text()
     assert all(f"| {name} |" in table for name in names)
+    tables = {
+        p.name.split("_")[0]
+        for p in out.glob("wandb/offline-run-*/files/media/table/evaluate/*.table.json")
+    }
+    assert tables == {"metrics", "comparison"}  # offline W&B run with both tables
     with Image.open(out / "comparison.png") as grid:
-        # 3 rows × 4 columns (gray | baseline | vgg16 | ground truth) of 96 px cells
-        assert grid.size == labelled_grid([[Image.new("RGB", (96, 96))] * 4] * 3, ["t"] * 4).size
+        # 4 columns (gray | baseline | vgg16 | ground truth) and 3 rows of 96 px cells,
+        # under a header of one or more title lines
+        width, height = grid.size
+    assert width == 4 * 96 + 3 * _GAP
+    header = height - (3 * 96 + 2 * _GAP)
+    assert header >= _HEADER and (header - _HEADER) % _LINE == 0
 
 
 def test_gray_row_equals_a_model_that_outputs_zero(checkpoints, tmp_path):

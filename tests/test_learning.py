@@ -1,7 +1,7 @@
 """Does the baseline learn? At 64 px on CPU it must beat the gray prediction (ab = 0).
 
 About 35 s each on 2 cores. Batch 8 with Adam: within this budget the many small steps
-matter more than the optimizer the reference used (see experiments/learning_check.md).
+matter more than the optimizer the reference used (see experiments/README.md).
 """
 
 import sys

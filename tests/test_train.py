@@ -191,3 +191,22 @@ def test_sweep_runs_share_a_wandb_group(tmp_path):
     assert logger._wandb_init["group"] == "sweep-2026-01-01_10-00-00"
     assert logger._offline
     assert logger._wandb_init["dir"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "model", "size"),
+    [("seed_baseline", "baseline", 256), ("seed_vgg16", "vgg16", 224)],
+)
+def test_seed_experiments_are_the_references(tmp_path, experiment, model, size):
+    cfg = compose_train(f"experiment={experiment}", run_dir=tmp_path)
+    assert cfg.model._target_ == f"colorlab.models.{model}"
+    assert cfg.data.image_size == size
+    assert cfg.loss._target_ == "torch.nn.MSELoss"
+    assert cfg.optimizer._target_ == "torch.optim.RMSprop" and cfg.optimizer.alpha == 0.9
+    assert cfg.trainer.max_epochs == 100
+
+
+def test_demo_experiment_is_small_and_cpu_friendly(tmp_path):
+    cfg = compose_train("experiment=demo", run_dir=tmp_path)
+    assert cfg.data._target_.endswith("SyntheticDataModule") and cfg.data.image_size == 64
+    assert cfg.data.num_images * cfg.trainer.max_epochs <= 5000

@@ -45,9 +45,16 @@ def evaluate_colorizers(
     num_images: int = 8,
 ) -> tuple[dict[str, dict[str, float]], list[list[Image.Image]]]:
     """Metrics per named colorizer (None = the gray prediction) on ``loader``'s uint8 batches,
-    and the first ``num_images`` rows of pictures: gray | each colorizer | ground truth."""
+    and ``num_images`` rows of pictures (gray | each colorizer | ground truth) spread evenly
+    over the data set (the first ones when its length is unknown)."""
     metrics = {name: ColorizationMetrics(ssim=True, auc=True).to(device) for name in colorizers}
+    picks = (
+        _spread(len(loader.dataset), num_images)
+        if hasattr(loader, "dataset")
+        else set(range(num_images))
+    )
     rows: list[list[Image.Image]] = []
+    seen = 0
     for raw in track(loader, description="evaluating"):
         batch = ColorizationDataModule.prepare_batch(raw.to(device))
         L, ab, rgb = batch["L"], batch["ab"], batch["rgb"]
@@ -57,11 +64,19 @@ def evaluate_colorizers(
             rgb_pred = to_rgb(L, ab_pred)
             metrics[name].update(ab_pred, ab, rgb_pred, rgb)
             predictions[name] = rgb_pred
-        for i in range(min(len(raw), num_images - len(rows))):
+        for i in (i for i in range(len(raw)) if seen + i in picks):
             cells = [to_pil(gray_rgb(L[i : i + 1])[0])]
             cells += [to_pil(predictions[name][i]) for name in colorizers if name != GRAY]
             rows.append([*cells, to_pil(rgb[i])])
+        seen += len(raw)
     return {name: m.compute() for name, m in metrics.items()}, rows
+
+
+def _spread(length: int, count: int) -> set[int]:
+    """``count`` indices spread evenly over ``range(length)``."""
+    if count <= 0 or length <= 0:
+        return set()
+    return {round(i * (length - 1) / max(count - 1, 1)) for i in range(min(count, length))}
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:

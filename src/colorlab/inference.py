@@ -90,7 +90,6 @@ class TrainedColorizer:
         multiple = module.net.multiple
         if self.size % multiple:
             raise ColorlabError(f"size={self.size} must be a multiple of {multiple} for this model")
-        self.name = type(module.net).__name__
 
     @property
     def autocast(self) -> contextlib.AbstractContextManager:

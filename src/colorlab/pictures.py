@@ -10,6 +10,7 @@ from torch import Tensor
 
 _GAP = 4
 _HEADER = 18
+_LINE = 12
 _BACKGROUND = (255, 255, 255)
 
 
@@ -41,16 +42,29 @@ def labelled_grid(
     cell = cell or rows[0][0].width
     columns = len(titles)
     font = ImageFont.load_default()
+    wrapped = [_wrap(title, font, cell - 4) for title in titles]
+    header = _HEADER + _LINE * (max(len(lines) for lines in wrapped) - 1)
     width = columns * cell + (columns - 1) * _GAP
-    height = _HEADER + len(rows) * cell + (len(rows) - 1) * _GAP
+    height = header + len(rows) * cell + (len(rows) - 1) * _GAP
     grid = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(grid)
-    for c, title in enumerate(titles):
-        draw.text((c * (cell + _GAP) + 2, 3), title, fill=(0, 0, 0), font=font)
+    for c, lines in enumerate(wrapped):
+        for k, line in enumerate(lines):
+            draw.text((c * (cell + _GAP) + 2, 3 + k * _LINE), line, fill=(0, 0, 0), font=font)
     for r, row in enumerate(rows):
         if len(row) != columns:
             raise ValueError(f"row {r} has {len(row)} pictures for {columns} titles")
         for c, picture in enumerate(row):
             resized = picture.resize((cell, cell), Image.Resampling.BILINEAR)
-            grid.paste(resized, (c * (cell + _GAP), _HEADER + r * (cell + _GAP)))
+            grid.paste(resized, (c * (cell + _GAP), header + r * (cell + _GAP)))
     return grid
+
+
+def _wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """Break ``text`` into lines no wider than ``width`` pixels (at any character)."""
+    lines = [""]
+    for char in text:
+        if lines[-1] and font.getlength(lines[-1] + char) > width:
+            lines.append("")
+        lines[-1] += char
+    return lines

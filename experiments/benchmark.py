@@ -1,0 +1,128 @@
+"""Throughput benchmarks that print numbers (no assertions; see experiments/README.md).
+
+python experiments/benchmark.py train --model baseline --size 64 [--batch 32] [--device cpu]
+python experiments/benchmark.py colorize --ckpt best.ckpt --size 1024 [--model-size 256] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from hydra.utils import instantiate
+
+from colorlab.color import lab_batch
+from colorlab.data import SyntheticScenes
+from colorlab.inference import load_colorizer, resolve_device
+from colorlab.pictures import to_pil
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_throughput(
+    model: str, size: int, batch: int, device: str, steps: int, precision: str
+) -> dict:
+    """Images per second of forward + backward + RMSprop step on a fixed synthetic batch."""
+    device = resolve_device(device)
+    config = {
+        "_target_": f"colorlab.models.{model}",
+        **({"pretrained": False} if model != "baseline" else {}),
+    }
+    net = instantiate(config).to(device).train()
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.RMSprop(
+        [p for p in net.parameters() if p.requires_grad], lr=1e-3, alpha=0.9, eps=1e-7
+    )
+    scenes = SyntheticScenes(batch, size)
+    data = lab_batch(torch.stack([scenes[i] for i in range(batch)]).to(device))
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def step() -> None:
+        with autocast:
+            loss = torch.nn.functional.mse_loss(net(data["L"]).float(), data["ab"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return {
+        "bench": "train",
+        "model": model,
+        "size": size,
+        "batch": batch,
+        "device": str(device),
+        "precision": precision,
+        "threads": torch.get_num_threads(),
+        "images_per_s": round(steps * batch / seconds, 1),
+    }
+
+
+def colorize_throughput(
+    ckpt: str, size: int, count: int, batch: int, device: str, model_size: int | None
+) -> dict:
+    """Pictures per second of `TrainedColorizer.colorize_batch` on size×size photos
+    (decoding excluded; L extraction, model, upsampling and merging included)."""
+    colorizer = load_colorizer(ckpt, device=device, size=model_size)
+    scenes = SyntheticScenes(count, size, seed=5)
+    pictures = [to_pil(scenes[i].float() / 255) for i in range(count)]
+    colorizer.colorize_batch(pictures[:batch])
+    _sync(colorizer.device)
+    start = time.perf_counter()
+    for i in range(0, count, batch):
+        colorizer.colorize_batch(pictures[i : i + batch])
+    _sync(colorizer.device)
+    seconds = time.perf_counter() - start
+    return {
+        "bench": "colorize",
+        "size": size,
+        "model_size": colorizer.size,
+        "device": str(colorizer.device),
+        "threads": torch.get_num_threads(),
+        "images_per_s": round(count / seconds, 2),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="bench", required=True)
+    train = sub.add_parser("train")
+    train.add_argument("--model", default="baseline", choices=["baseline", "vgg16", "vgg16_fusion"])
+    train.add_argument("--size", type=int, default=64)
+    train.add_argument("--batch", type=int, default=32)
+    train.add_argument("--steps", type=int, default=10)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--precision", default="32", choices=["32", "bf16"])
+    colorize = sub.add_parser("colorize")
+    colorize.add_argument("--ckpt", required=True)
+    colorize.add_argument("--size", type=int, default=1024)
+    colorize.add_argument("--count", type=int, default=16)
+    colorize.add_argument("--batch", type=int, default=8)
+    colorize.add_argument("--device", default="auto")
+    colorize.add_argument(
+        "--model-size", type=int, default=None, help="default: the size it was trained at"
+    )
+    args = parser.parse_args()
+    if args.bench == "train":
+        result = train_throughput(
+            args.model, args.size, args.batch, args.device, args.steps, args.precision
+        )
+    else:
+        result = colorize_throughput(
+            args.ckpt, args.size, args.count, args.batch, args.device, args.model_size
+        )
+    print(json.dumps(result))
