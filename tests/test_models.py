@@ -88,3 +88,24 @@ def test_configs_instantiate_each_model(tmp_path):
         )
         assert cfg.data.image_size == size
         assert instantiate(cfg.model).native_size == size
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
+def test_schedulers_from_config(tmp_path, scheduler):
+    from colorlab.tracking import plain
+    from conftest import compose_train
+
+    cfg = compose_train(f"scheduler={scheduler}", "trainer.max_epochs=7", run_dir=tmp_path)
+    module = ColorizationModule(
+        model=plain(cfg.model),
+        loss=plain(cfg.loss),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.scheduler),
+    )
+    configured = module.configure_optimizers()
+    lr_scheduler = configured["lr_scheduler"]
+    assert lr_scheduler["scheduler"].optimizer is configured["optimizer"]
+    if scheduler == "cosine":
+        assert lr_scheduler["scheduler"].T_max == 7
+    else:
+        assert lr_scheduler["monitor"] == "val/loss"

@@ -1,0 +1,31 @@
+"""On a CUDA machine: ``trainer=gpu`` (bf16, channels_last) trains and colorizes."""
+
+import pytest
+import torch
+
+from colorlab.inference import load_colorizer
+from colorlab.train import train
+from conftest import TINY, compose_train
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("model", ["baseline", "vgg16"])
+def test_gpu_bf16_training_and_inference(tmp_path, model):
+    extra = ["model.pretrained=false"] if model != "baseline" else []
+    cfg = compose_train(
+        f"model={model}",
+        *extra,
+        *TINY,
+        "trainer=gpu",
+        "data.image_size=64",
+        "data.num_images=40",
+        "logger=none",
+        run_dir=tmp_path,
+    )
+    cfg.trainer.accelerator = "gpu"
+    summary = train(cfg)
+    assert summary["best_checkpoint"]
+    colorizer = load_colorizer(summary["best_checkpoint"], device="cuda")
+    assert colorizer.device.type == "cuda"
+    out = colorizer.colorize(torch.rand(77, 93).numpy())
+    assert out.size == (93, 77)
