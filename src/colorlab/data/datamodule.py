@@ -197,7 +197,7 @@ class FolderDataModule(ColorizationDataModule):
             if id(files) not in vetted:
                 kept, report = vet_images(files, self.min_colorfulness, default_workers())
                 vetted[id(files)] = kept
-                self.skipped.extend([report])
+                self.skipped.merge(report)
         kept_splits = {name: vetted[id(files)] for name, files in splits.items()}
         used = len({p for files in kept_splits.values() for p in files})
         log.log(

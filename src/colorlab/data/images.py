@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,8 +136,8 @@ class SkipReport:
             f"{len(self.colourless)} nearly colourless"
         )
 
-    def extend(self, others: Iterable[SkipReport]) -> None:
-        for other in others:
-            self.unreadable += other.unreadable
-            self.black_or_white += other.black_or_white
-            self.colourless += other.colourless
+    def merge(self, other: SkipReport) -> None:
+        """Add ``other``'s files to this report."""
+        self.unreadable += other.unreadable
+        self.black_or_white += other.black_or_white
+        self.colourless += other.colourless
