@@ -12,7 +12,7 @@ from colorlab.colorize import plan_jobs
 from colorlab.data.images import open_rgb
 from colorlab.errors import ColorlabError
 from colorlab.module import ColorizationModule
-from colorlab.video import _AbSmoother
+from colorlab.video import _AbSmoother, colorize_video
 from conftest import colourful, run_cli, write_clip
 
 
@@ -184,3 +184,26 @@ def test_corrupt_or_foreign_checkpoint_is_one_line(tmp_path, content, message):
             f"colorlab: error: checkpoint {path}" if content else f"colorlab: error: {path}"
         )
     )
+
+
+def test_odd_sized_video_in_another_container(colorizer, tmp_path):
+    with av.open(str(tmp_path / "odd.mkv"), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 65, 49, "yuv444p"
+        for i in range(7):
+            frame = np.full((49, 65, 3), 20 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    written = colorize_video(
+        colorizer, tmp_path / "odd.mkv", tmp_path / "out" / "odd.mkv", batch_size=3
+    )
+    assert written == 7
+    assert _video_facts(tmp_path / "out" / "odd.mkv") == (7, (65, 49), 10, 0)
+
+
+def test_unreadable_video_is_a_clear_error(colorizer, tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(ColorlabError, match="broken.mp4: cannot be read as a video"):
+        colorize_video(colorizer, tmp_path / "broken.mp4", tmp_path / "out.mp4")
