@@ -12,7 +12,7 @@ from colorlab.colorize import plan_jobs
 from colorlab.data.images import open_rgb
 from colorlab.errors import ColorlabError
 from colorlab.module import ColorizationModule
-from colorlab.video import _AbSmoother, colorize_video
+from colorlab.video import AbSmoother, colorize_video
 from conftest import colourful, run_cli, write_clip
 
 
@@ -138,13 +138,13 @@ def test_video_keeps_frames_size_rate_and_audio(checkpoints, tmp_path):
 
 
 def test_temporal_smoothing_is_an_ema():
-    smoother = _AbSmoother(0.5)
+    smoother = AbSmoother(0.5)
     ab = torch.tensor([0.0, 1.0, 1.0]).view(3, 1, 1, 1)
     assert smoother(ab[:2]).flatten().tolist() == [0.0, 0.5]
     assert smoother(ab[2:]).flatten().tolist() == [0.75]  # state carries across batches
-    assert torch.equal(_AbSmoother(0)(ab), ab)
+    assert torch.equal(AbSmoother(0)(ab), ab)
     with pytest.raises(ColorlabError, match="temporal_smoothing"):
-        _AbSmoother(1.0)
+        AbSmoother(1.0)
 
 
 # -- checkpoints describe themselves ---------------------------------------------------------

@@ -19,7 +19,7 @@ from colorlab.app import config_dir, run_app
 from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, open_rgb
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference import TrainedColorizer, load_colorizer
-from colorlab.video import VIDEO_EXTENSIONS, colorize_video
+from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ def colorize_files(
     counts = {"images": 0, "videos": 0, "frames": 0, "skipped": 0}
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
+    AbSmoother(temporal_smoothing)  # a wrong value is a config error, not a bad video
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,6 @@ from colorlab.errors import ColorlabError
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
 
-log = logging.getLogger(__name__)
-
-
 def sweep_group() -> str | None:
     """A name shared by the runs of one Hydra multirun (its sweep folder), else None."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
@@ -35,7 +31,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Returns:
         ``run_dir``, ``best_checkpoint``, ``best_score`` (of the checkpoint's monitor),
-        ``samples`` (latest sample picture) and the trainer's final metrics.
+        ``samples`` (latest sample picture), ``epochs`` and ``train_batches`` run, and the
+        trainer's final ``metrics``.
     """
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)

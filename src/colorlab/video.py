@@ -29,7 +29,7 @@ def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
     return "libx264", "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
 
 
-class _AbSmoother:
+class AbSmoother:
     """Exponential moving average of ab over frames: ab_t = α·ab_{t−1} + (1 − α)·pred_t."""
 
     def __init__(self, alpha: float) -> None:
@@ -65,7 +65,7 @@ def colorize_video(
     upsampled and merged with each frame's full-resolution L. The first audio stream is
     copied when the output container accepts it.
     """
-    smoother = _AbSmoother(temporal_smoothing)
+    smoother = AbSmoother(temporal_smoothing)
     try:
         reader = av.open(str(source))
     except (av.error.FFmpegError, OSError) as error:
@@ -125,7 +125,7 @@ def colorize_video(
 
 @torch.no_grad()
 def _colorize_frames(
-    colorizer: TrainedColorizer, frames: list[np.ndarray], smoother: _AbSmoother
+    colorizer: TrainedColorizer, frames: list[np.ndarray], smoother: AbSmoother
 ) -> list[np.ndarray]:
     """T frames (H×W×3 uint8) -> T colorized frames (H×W×3 uint8)."""
     rgb = (
