@@ -18,6 +18,7 @@ from colorlab.errors import ColorlabError
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
 
+
 def sweep_group() -> str | None:
     """A name shared by the runs of one Hydra multirun (its sweep folder), else None."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
