@@ -19,7 +19,7 @@ from colorlab.app import config_dir, run_app
 from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, open_rgb
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference import TrainedColorizer, load_colorizer
-from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video
+from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Job:
 
     @property
     def is_video(self) -> bool:
-        return self.source.suffix.lower() in VIDEO_EXTENSIONS
+        return is_video(self.source)
 
 
 def find_inputs(pattern: str) -> list[tuple[Path, Path]]:
@@ -64,8 +64,9 @@ def plan_jobs(
     output = Path(output).expanduser()
     jobs = []
     for source, relative in inputs:
-        video = source.suffix.lower() in VIDEO_EXTENSIONS
-        extension = source.suffix if video or not fmt else "." + str(fmt).lower().lstrip(".")
+        extension = (
+            source.suffix if is_video(source) or not fmt else "." + str(fmt).lower().lstrip(".")
+        )
         jobs.append(Job(source, output / relative.parent / f"{relative.stem}{suffix}{extension}"))
     sources = {job.source.resolve() for job in jobs}
     for job in jobs:

@@ -47,11 +47,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     (out / "metrics.json").write_text(
         json.dumps({"checkpoints": checkpoints, "split": cfg.split, "metrics": results}, indent=2)
     )
-    (out / "metrics.md").write_text(markdown_table(results))
+    table = markdown_table(results)
+    (out / "metrics.md").write_text(table)
     titles = ["grayscale input", *labels, "ground truth"]
     labelled_grid(rows, titles).save(out / "comparison.png")
     _log_to_loggers(cfg, results, rows, titles)
-    print(markdown_table(results), flush=True)
+    print(table, flush=True)
     print(
         f"colorlab: evaluation written to {out} (metrics.json, metrics.md, comparison.png)",
         flush=True,

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from colorlab.color import rgb_to_l_ab, to_rgb
+from colorlab.color import lab_batch, to_rgb
 from colorlab.data.images import open_rgb, to_uint8_chw
 from colorlab.data.images import to_rgb as pil_to_rgb
 from colorlab.errors import ColorlabError
@@ -29,6 +29,7 @@ from colorlab.module import ColorizationModule
 from colorlab.pictures import to_pil
 
 ImageLike = str | Path | Image.Image | np.ndarray
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -54,7 +55,9 @@ def as_rgb_image(image: ImageLike) -> Image.Image:
     if isinstance(image, (str, Path)):
         return open_rgb(image)
     if isinstance(image, Image.Image):
-        return pil_to_rgb(ImageOps.exif_transpose(image))
+        if image.getexif().get(ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)
+        return pil_to_rgb(image)
     if isinstance(image, np.ndarray):
         array = image
         if array.dtype != np.uint8:
@@ -129,8 +132,7 @@ class TrainedColorizer:
 
     def _lightness(self, picture: Image.Image) -> Tensor:
         """1×1×H×W L of a picture, on the device."""
-        rgb = to_uint8_chw(picture).to(self.device).float().div_(255).unsqueeze(0)
-        return rgb_to_l_ab(rgb)[0]
+        return lab_batch(to_uint8_chw(picture).to(self.device).unsqueeze(0))["L"]
 
     @torch.no_grad()
     def colorize_batch(self, images: Sequence[ImageLike]) -> list[Image.Image]:

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import torch
 
-from colorlab.color import rgb_to_l_ab
+from colorlab.color import lab_batch
 from colorlab.errors import ColorlabError
 from colorlab.inference import TrainedColorizer
 
@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
 )
+
+
+def is_video(path: Path) -> bool:
+    """Whether ``path`` names a video file (by its extension)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
 def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
@@ -128,14 +133,8 @@ def _colorize_frames(
     colorizer: TrainedColorizer, frames: list[np.ndarray], smoother: AbSmoother
 ) -> list[np.ndarray]:
     """T frames (H×W×3 uint8) -> T colorized frames (H×W×3 uint8)."""
-    rgb = (
-        torch.from_numpy(np.stack(frames))
-        .to(colorizer.device)
-        .permute(0, 3, 1, 2)
-        .float()
-        .div_(255)
-    )
-    L = rgb_to_l_ab(rgb)[0]
+    rgb_uint8 = torch.from_numpy(np.stack(frames)).to(colorizer.device).permute(0, 3, 1, 2)
+    L = lab_batch(rgb_uint8)["L"]
     ab_small = smoother(colorizer.predict_small_ab(colorizer.shrink(L)))
     return [
         np.asarray(colorizer.merge(L[t : t + 1], ab_small[t : t + 1])) for t in range(len(frames))

@@ -70,7 +70,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
             return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError) as error:
             log.debug("colour management failed (%s); using a plain CMYK conversion", error)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
