@@ -8,7 +8,7 @@ from PIL import Image
 
 from colorlab.evaluation import evaluate_colorizers, markdown_table
 from colorlab.inference import load_colorizer
-from colorlab.pictures import _GAP, _HEADER, _LINE
+from colorlab.pictures import _GAP, _LINE, MIN_CELL
 from conftest import run_cli
 
 
@@ -53,23 +53,18 @@ def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
     }
     assert tables == {"metrics", "comparison"}  # offline W&B run with both tables
     with Image.open(out / "comparison.png") as grid:
-        # 4 columns (gray | baseline | vgg16 | ground truth) and 3 rows of 96 px cells,
-        # under a header of one or more title lines
+        # 4 columns (gray | baseline | vgg16 | ground truth) and 3 rows of 96 px photos
+        # shown in readable 256 px cells, under a header of one or more title lines
         width, height = grid.size
-    assert width == 4 * 96 + 3 * _GAP
-    header = height - (3 * 96 + 2 * _GAP)
-    assert header >= _HEADER and (header - _HEADER) % _LINE == 0
+    assert width == 4 * MIN_CELL + 3 * _GAP
+    header = height - (3 * MIN_CELL + 2 * _GAP)
+    assert header >= _LINE and (header - 8) % _LINE == 0
 
 
 def test_gray_row_equals_a_model_that_outputs_zero(checkpoints, tmp_path):
     checkpoint = torch.load(checkpoints["baseline"], weights_only=False)
-    last_conv = [
-        k
-        for k in checkpoint["state_dict"]
-        if k.startswith("net.decoder.") and k.endswith(".weight")
-    ][-1]
-    checkpoint["state_dict"][last_conv].zero_()
-    checkpoint["state_dict"][last_conv.replace("weight", "bias")].zero_()  # tanh(0) = 0 everywhere
+    checkpoint["state_dict"]["net.head.conv.weight"].zero_()
+    checkpoint["state_dict"]["net.head.conv.bias"].zero_()  # tanh(0) = 0 everywhere
     torch.save(checkpoint, tmp_path / "zero.ckpt")
     zero = load_colorizer(tmp_path / "zero.ckpt", device="cpu")
     from colorlab.data import SyntheticScenes

@@ -39,8 +39,8 @@ def test_baseline_structure_matches_the_reference():
     fusion_convs = [m for m in net.fusion.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.kernel_size for c in fusion_convs] == [(1, 1)]
     decoder_convs = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert len(decoder_convs) == 5 and decoder_convs[-1].out_channels == 2
-    assert isinstance(list(net.decoder)[-1], torch.nn.Tanh)
+    assert len(decoder_convs) == 4 and net.head.conv.out_channels == 2  # 5 with the head's
+    assert net.head.conv.kernel_size == (3, 3) and isinstance(net.head.activation, torch.nn.Tanh)
     features = net.encoder(torch.rand(1, 1, 256, 256) * 100)
     assert features.shape[-2:] == (32, 32)
 
@@ -49,7 +49,7 @@ def test_baseline_structure_matches_the_reference():
 def test_vgg_is_frozen_and_not_optimised(name):
     module = ColorizationModule(
         model={"_target_": f"colorlab.models.{name}", "pretrained": False, "native_size": 224},
-        loss={"_target_": "torch.nn.MSELoss"},
+        loss={"_target_": "colorlab.losses.RegressionLoss"},
         optimizer={"_target_": "torch.optim.RMSprop", "_partial_": True, "lr": 1e-3},
     )
     vgg = module.net.encoder if name == "vgg16" else module.net.feature_extractor
@@ -59,7 +59,7 @@ def test_vgg_is_frozen_and_not_optimised(name):
     L = torch.rand(2, 1, 64, 64) * 100
     ab = torch.rand(2, 2, 64, 64) * 2 - 1
     optimizer = module.configure_optimizers()
-    loss = module.loss_fn(module(L), ab)
+    loss = module.loss_fn(module.net(L), {"L": L, "ab": ab})
     loss.backward()
     optimizer.step()
     assert all(p.grad is None for p in vgg.parameters())

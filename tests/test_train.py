@@ -94,9 +94,9 @@ def test_multirun_sweeps_two_runs(tmp_path):
     for run in runs:
         assert (run / "checkpoints" / "last.ckpt").is_file()
         losses.append(
-            next(line for line in (run / "config.yaml").read_text().splitlines() if "Loss" in line)
+            next(line for line in (run / "config.yaml").read_text().splitlines() if "kind:" in line)
         )
-    assert "MSELoss" in losses[0] and "L1Loss" in losses[1]
+    assert "mse" in losses[0] and "l1" in losses[1]
 
 
 def test_resume_continues_at_the_next_epoch(tmp_path):
@@ -201,7 +201,8 @@ def test_seed_experiments_are_the_references(tmp_path, experiment, model, size):
     cfg = compose_train(f"experiment={experiment}", run_dir=tmp_path)
     assert cfg.model._target_ == f"colorlab.models.{model}"
     assert cfg.data.image_size == size
-    assert cfg.loss._target_ == "torch.nn.MSELoss"
+    assert cfg.loss._target_ == "colorlab.losses.RegressionLoss" and cfg.loss.kind == "mse"
+    assert cfg.loss.colorfulness_weight == 0
     assert cfg.optimizer._target_ == "torch.optim.RMSprop" and cfg.optimizer.alpha == 0.9
     assert cfg.trainer.max_epochs == 100
 

@@ -137,7 +137,9 @@ def colorize_files(
 def colorize(cfg: DictConfig) -> dict[str, int]:
     options = cfg.colorize
     jobs = plan_jobs(str(cfg.input), cfg.output, options.suffix or "", options.format)
-    colorizer = load_colorizer(cfg.ckpt, device=options.device, size=options.size)
+    colorizer = load_colorizer(
+        cfg.ckpt, device=options.device, size=options.size, temperature=options.temperature
+    )
     counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
     print(
         f"colorlab: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) "

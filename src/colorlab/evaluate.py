@@ -32,7 +32,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ColorlabError('ckpt is empty; pass ckpt=A.ckpt or "ckpt=[A.ckpt,B.ckpt]"')
     check_choice("split", cfg.split, ("train", "val", "test"))
     device = resolve_device(cfg.device)
-    loaded = [load_colorizer(p, device=device) for p in paths]
+    loaded = [load_colorizer(p, device=device, temperature=cfg.temperature) for p in paths]
     labels = row_names(paths, loaded)
     colorizers: dict[str, TrainedColorizer | None] = {GRAY: None, **dict(zip(labels, loaded))}
 

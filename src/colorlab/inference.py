@@ -4,9 +4,10 @@
     colorizer = load_colorizer("best.ckpt", device="auto")
     picture = colorizer.colorize("photo.jpg")          # PIL RGB, the input's size
 
-The model sees the picture at the size it was trained at; its ab prediction is upsampled
-bilinearly to the full size and merged with the input's full-resolution L, so detail is
-kept and only chroma comes from the model.
+The model sees the picture at the size it was trained at; its output is decoded to ab
+there (`Colorizer.predict_ab`, whatever its head), upsampled bilinearly to the full size and
+merged with the input's full-resolution L, so detail is kept and only chroma comes from
+the model.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from colorlab.color import lab_batch, to_rgb
 from colorlab.data.images import open_rgb, to_uint8_chw
 from colorlab.data.images import to_rgb as pil_to_rgb
 from colorlab.errors import ColorlabError
+from colorlab.models.heads import check_temperature
 from colorlab.module import ColorizationModule
 from colorlab.pictures import to_pil
 
@@ -79,6 +81,8 @@ class TrainedColorizer:
         module: a trained `ColorizationModule`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         size: square size the model sees; default the size it was trained at.
+        temperature: annealed-mean T of a classification head (default: the one it was
+            trained with); ignored by regression heads.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class TrainedColorizer:
         module: ColorizationModule,
         device: str | torch.device = "auto",
         size: int | None = None,
+        temperature: float | None = None,
     ):
         self.device = resolve_device(device)
         self.module = module.to(self.device).eval()
@@ -93,6 +98,9 @@ class TrainedColorizer:
         multiple = module.net.multiple
         if self.size % multiple:
             raise ColorlabError(f"size={self.size} must be a multiple of {multiple} for this model")
+        if temperature is not None:
+            check_temperature(temperature, "temperature")
+        self.temperature = temperature
 
     @property
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -119,7 +127,9 @@ class TrainedColorizer:
     def predict_small_ab(self, L_small: Tensor) -> Tensor:
         """ab at the model's size for L already at it: B×1×s×s -> B×2×s×s in (-1, 1)."""
         with self.autocast:
-            return self.module(L_small.to(self.device, torch.float32)).float()
+            return self.module.net.predict_ab(
+                L_small.to(self.device, torch.float32), self.temperature
+            )
 
     @torch.no_grad()
     def predict_ab(self, L: Tensor) -> Tensor:
@@ -147,12 +157,16 @@ class TrainedColorizer:
 
 
 def load_colorizer(
-    path: str | Path, device: str | torch.device = "auto", size: int | None = None
+    path: str | Path,
+    device: str | torch.device = "auto",
+    size: int | None = None,
+    temperature: float | None = None,
 ) -> TrainedColorizer:
-    """Load a colorlab checkpoint (it holds its own config) for inference."""
+    """Load a colorlab checkpoint (it holds its own config) for inference; see
+    `TrainedColorizer` for ``size`` and ``temperature``."""
     device = resolve_device(device)
     module = ColorizationModule.from_checkpoint(path, map_location=device)
-    return TrainedColorizer(module, device=device, size=size)
+    return TrainedColorizer(module, device=device, size=size, temperature=temperature)
 
 
 def checkpoint_label(path: str | Path, module: ColorizationModule) -> str:

@@ -25,7 +25,7 @@ def seed_accuracy(ab_pred: Tensor, ab: Tensor) -> Tensor:
     return (ab_pred.argmax(dim=-3) == ab.argmax(dim=-3)).float().mean()
 
 
-def colorfulness(rgb: Tensor) -> Tensor:
+def colorfulness(rgb: Tensor, eps: float = 0.0) -> Tensor:
     """Hasler–Süsstrunk colourfulness (M3) per image, in the form DDColor and CT2 publish.
 
     On 0–255 RGB: rg = |R − G|, yb = |½(R + G) − B|,
@@ -33,6 +33,8 @@ def colorfulness(rgb: Tensor) -> Tensor:
 
     Args:
         rgb: B×3×H×W in [0, 1].
+        eps: added under both square roots, so that a loss can differentiate it at gray
+            (0 for the metric).
 
     Returns:
         B values, 0 for a gray image, ~15 "slightly", ~33 "moderately", >59 "highly" colourful.
@@ -40,8 +42,8 @@ def colorfulness(rgb: Tensor) -> Tensor:
     r, g, b = (rgb.float() * 255.0).unbind(dim=-3)
     rg = (r - g).abs().flatten(-2)
     yb = (0.5 * (r + g) - b).abs().flatten(-2)
-    spread = (rg.var(dim=-1, unbiased=False) + yb.var(dim=-1, unbiased=False)).sqrt()
-    level = (rg.mean(dim=-1).square() + yb.mean(dim=-1).square()).sqrt()
+    spread = (rg.var(dim=-1, unbiased=False) + yb.var(dim=-1, unbiased=False) + eps).sqrt()
+    level = (rg.mean(dim=-1).square() + yb.mean(dim=-1).square() + eps).sqrt()
     return spread + 0.3 * level
 
 

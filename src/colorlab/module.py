@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import copy
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from rich.progress import track
 from torch import Tensor
 
 from colorlab.color import to_rgb
 from colorlab.errors import ColorlabError
+from colorlab.losses import ColorizationLoss
 from colorlab.metrics import ColorizationMetrics
+
+log = logging.getLogger(__name__)
 
 
 class ColorizationModule(L.LightningModule):
@@ -23,8 +29,10 @@ class ColorizationModule(L.LightningModule):
     (Hydra configs as plain dicts), so ``ColorizationModule.from_checkpoint(path)`` suffices.
 
     Args:
-        model: config of the network (``_target_`` a builder in `colorlab.models`).
-        loss: config of the loss on ab, e.g. ``{"_target_": "torch.nn.MSELoss"}``.
+        model: config of the network (``_target_`` a builder in `colorlab.models`); its
+            head is the one the loss asks for (`colorlab.losses.ColorizationLoss.head`).
+        loss: config of a `colorlab.losses.ColorizationLoss`, e.g.
+            ``{"_target_": "colorlab.losses.RegressionLoss", "kind": "mse"}``.
         optimizer: partial config of the optimizer (``_partial_: true``).
         scheduler: partial config of an LR scheduler, or None. A dict with ``scheduler``
             and Lightning keys (``monitor``, ``interval``) is also accepted.
@@ -43,30 +51,40 @@ class ColorizationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = instantiate(model)
-        self.loss_fn = instantiate(loss)
+        self.loss_fn = instantiate(loss, _convert_="all")
+        if not isinstance(self.loss_fn, ColorizationLoss):
+            raise ColorlabError(
+                f"loss._target_={loss.get('_target_')} is not a colorlab.losses.ColorizationLoss; "
+                "see conf/loss/ for the losses"
+            )
+        self.net = instantiate(model, head=self.loss_fn.head, _convert_="all")
         self.image_size = image_size or self.net.native_size
         self.val_metrics = ColorizationMetrics()
         self.test_metrics = ColorizationMetrics(ssim=True, auc=True)
 
     def forward(self, L: Tensor) -> Tensor:
-        """L (B×1×H×W, 0..100) -> ab_pred (B×2×H×W in (-1, 1))."""
-        return self.net(L)
+        """L (B×1×H×W, 0..100) -> ab_pred (B×2×H×W in (-1, 1)), through `Colorizer.predict_ab`."""
+        return self.net.predict_ab(L)
 
     # -- steps ---------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        ab_pred = self(batch["L"])
-        loss = self.loss_fn(ab_pred.float(), batch["ab"])
+        loss = self.loss_fn(self.net(batch["L"]), batch)
         self.log(
-            "train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(ab_pred)
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(batch["L"]),
         )
         return loss
 
     def _evaluate(
         self, batch: dict[str, Tensor], stage: str, metrics: ColorizationMetrics
     ) -> dict[str, Tensor]:
-        ab_pred = self(batch["L"]).float()
-        loss = self.loss_fn(ab_pred, batch["ab"])
+        output = self.net(batch["L"])
+        loss = self.loss_fn(output, batch)
+        ab_pred = self.net.decode(output, batch["L"].shape[-2:])
         rgb_pred = to_rgb(batch["L"], ab_pred)
         metrics.update(ab_pred, batch["ab"], rgb_pred, batch["rgb"])
         self.log(
@@ -102,6 +120,26 @@ class ColorizationModule(L.LightningModule):
         wanted = self.hparams.channels_last
         if wanted is True or (wanted == "auto" and self.device.type == "cuda"):
             self.net.to(memory_format=torch.channels_last)
+        if getattr(self.loss_fn, "needs_prior", False):  # not when resumed: it is restored
+            self.fit_colour_prior()
+
+    def fit_colour_prior(self) -> None:
+        """One pass over the training split: the colour prior of a classification loss."""
+        datamodule = self.trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "split_dataloader"):
+            raise ColorlabError("loss=classification needs a colorlab data module for its prior")
+        loader = datamodule.split_dataloader("train")
+        batches = (
+            datamodule.prepare_batch(raw.to(self.device))["ab"]
+            for raw in track(loader, description="colour prior", transient=True)
+        )
+        prior = self.loss_fn.fit_prior(batches)
+        log.info(
+            "colour prior over %d bins from %d training images (most common bin: %.1f%%)",
+            len(prior),
+            len(loader.dataset),
+            100 * float(prior.max()),
+        )
 
     def on_train_epoch_start(self) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
@@ -142,13 +180,40 @@ class ColorizationModule(L.LightningModule):
             raise ColorlabError(
                 f"{path} is not a colorlab checkpoint (no model config or weights in it)"
             )
+        hparams, state_dict = upgrade_checkpoint(dict(hparams), checkpoint["state_dict"])
         model = copy.deepcopy(dict(hparams["model"]))
         if "pretrained" in model:
             model["pretrained"] = False  # the frozen weights are in the state dict
         module = cls(**{**hparams, "model": model})
         try:
-            module.load_state_dict(checkpoint["state_dict"])
+            module.load_state_dict(state_dict)
         except RuntimeError as error:
             first = str(error).strip().splitlines()[0]
             raise ColorlabError(f"{path} does not match its model config ({first})") from error
         return module.eval()
+
+
+#: Losses of checkpoints written before `colorlab.losses` (torch losses on ab).
+_LEGACY_LOSSES = {"torch.nn.MSELoss": "mse", "torch.nn.L1Loss": "l1", "torch.nn.HuberLoss": "huber"}
+_LEGACY_HEAD = re.compile(r"^net\.decoder\.(\d+)\.(weight|bias)$")
+
+
+def upgrade_checkpoint(
+    hparams: dict[str, Any], state_dict: dict[str, Tensor]
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Checkpoints from before output heads: the decoder's last conv (a bare Conv2d, where
+    the other decoder convs are conv+ReLU blocks) becomes the regression head's conv, and a
+    torch loss on ab becomes the equivalent `colorlab.losses.RegressionLoss`."""
+    loss = dict(hparams.get("loss") or {})
+    if loss.get("_target_") in _LEGACY_LOSSES:
+        kind = _LEGACY_LOSSES[loss.pop("_target_")]
+        delta = {"delta": loss["delta"]} if "delta" in loss else {}
+        hparams["loss"] = {"_target_": "colorlab.losses.RegressionLoss", "kind": kind, **delta}
+    if not any(key.startswith("net.head.") for key in state_dict):
+        state_dict = {
+            (
+                f"net.head.conv.{match.group(2)}" if (match := _LEGACY_HEAD.match(key)) else key
+            ): value
+            for key, value in state_dict.items()
+        }
+    return hparams, state_dict

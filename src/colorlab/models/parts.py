@@ -1,4 +1,5 @@
-"""Building blocks of a `Colorizer`: convolutions, the baseline encoder, fusion, decoders."""
+"""Building blocks of a `Colorizer`: convolutions, the baseline encoder, fusion, decoders
+(the output heads are in `colorlab.models.heads`)."""
 
 from __future__ import annotations
 
@@ -57,12 +58,14 @@ def fusion(in_channels: int, out_channels: int = 256) -> nn.Sequential:
 
 
 class Decoder(nn.Sequential):
-    """Convs 3×3 + ReLU and ×2 nearest upsamplings, ending in a 2-filter conv with tanh.
+    """Convs 3×3 + ReLU and ×2 nearest upsamplings; the output head comes after it.
 
     Args:
         in_channels: channels of the fused features.
-        layout: conv widths and `UP` marks, in order; the final (a, b) conv is implicit.
-            The baseline's is ``(128, UP, 64, 64, UP, 32, UP)``: 5 convs, ×8.
+        layout: conv widths and `UP` marks, in order. The baseline's is
+            ``(128, UP, 64, 64, UP, 32, UP)``: with its head's conv, the reference's 5 convs, ×8.
+
+    B×in_channels×h×w -> B×``out_channels``×(h·upsample)×(w·upsample).
     """
 
     def __init__(self, in_channels: int, layout: Sequence[int | str]) -> None:
@@ -74,8 +77,8 @@ class Decoder(nn.Sequential):
             else:
                 layers.append(conv_relu(channels, int(item)))
                 channels = int(item)
-        layers += [nn.Conv2d(channels, 2, 3, padding=1), nn.Tanh()]
         super().__init__(*layers)
+        self.out_channels = channels
         self.upsample = 2 ** sum(item == UP for item in layout)
 
 

@@ -1,0 +1,92 @@
+"""Output heads: what a `Colorizer` emits, and how that output is decoded to ab.
+
+The head contract: ``head(features)`` maps the decoder's B×C×H×W features to the network's
+raw output (whatever its loss trains), and ``head.decode(output, temperature)`` turns that
+output into ab (B×2×h×w, (a*, b*) / 128 in (-1, 1)). Every consumer of predictions goes
+through `Colorizer.predict_ab`, which calls ``decode``; nothing else interprets raw outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from colorlab.color import ab_gamut, annealed_mean
+from colorlab.errors import ColorlabError
+
+HEADS = ("regression", "classification")
+
+
+class RegressionHead(nn.Module):
+    """ab directly: a 3×3 conv to 2 channels (a, b) and tanh. Output B×2×H×W in (-1, 1)."""
+
+    kind = "regression"
+    downsample = 1
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 2, 3, padding=1)
+        self.activation = nn.Tanh()
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.activation(self.conv(features))
+
+    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
+        """The output is ab already (``temperature`` is ignored)."""
+        return output.float()
+
+
+class ClassificationHead(nn.Module):
+    """Colour-bin logits (Zhang et al. 2016) at 1/``downsample`` of the decoder's resolution.
+
+    Features are average-pooled by ``downsample`` and a 1×1 conv gives one logit per bin
+    of `colorlab.color.ab_gamut` (Q = 261): B×Q×H/d×W/d. Decoding is the annealed mean at
+    ``temperature`` (T → 0: the most likely bin, T = 1: the mean).
+    """
+
+    kind = "classification"
+
+    def __init__(self, in_channels: int, downsample: int = 4, temperature: float = 0.38) -> None:
+        super().__init__()
+        if downsample < 1:
+            raise ColorlabError(f"loss.downsample={downsample} must be a positive integer")
+        check_temperature(temperature, "loss.temperature")
+        self.register_buffer("bins", ab_gamut(), persistent=False)  # Q×2, Lab units
+        self.downsample = int(downsample)
+        self.temperature = float(temperature)
+        self.pool = nn.AvgPool2d(downsample) if downsample > 1 else nn.Identity()
+        self.conv = nn.Conv2d(in_channels, len(self.bins), 1)
+
+    @property
+    def num_bins(self) -> int:
+        return len(self.bins)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.conv(self.pool(features))
+
+    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
+        """Logits B×Q×h×w -> ab B×2×h×w by the annealed mean (default: the head's T)."""
+        temperature = self.temperature if temperature is None else temperature
+        check_temperature(temperature, "temperature")
+        return annealed_mean(output, self.bins, temperature)
+
+
+def check_temperature(temperature: float, key: str) -> None:
+    """Raise a `ColorlabError` naming ``key`` unless 0 < T ≤ 10."""
+    if not isinstance(temperature, (int, float)) or not 0 < temperature <= 10:
+        raise ColorlabError(
+            f"{key}={temperature!r} must be a number in (0, 10] (0.38 the paper's; 1 = the mean)"
+        )
+
+
+def make_head(in_channels: int, head: dict[str, Any] | None = None) -> nn.Module:
+    """The head a loss asks for: ``{"kind": "regression"}`` (default) or
+    ``{"kind": "classification", "downsample": 4, "temperature": 0.38}``."""
+    options = dict(head or {})
+    kind = options.pop("kind", "regression")
+    if kind == "regression":
+        return RegressionHead(in_channels)
+    if kind == "classification":
+        return ClassificationHead(in_channels, **options)
+    raise ColorlabError(f"head kind {kind!r} is not known; choose one of: {', '.join(HEADS)}")
