@@ -157,15 +157,19 @@ def awkward_folder(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """Tiny trained checkpoints: ``baseline`` at 32 px and ``vgg16`` (no ImageNet) at 64 px."""
+    """Tiny trained checkpoints: ``baseline`` at 32 px, ``vgg16`` (no ImageNet) at 64 px and
+    ``classification`` (the baseline with ``loss=classification``) at 32 px."""
     from colorlab.train import train
 
     made = {}
-    for name, size in (("baseline", 32), ("vgg16", 64)):
+    for name, model, size, extra in (
+        ("baseline", "baseline", 32, []),
+        ("vgg16", "vgg16", 64, ["model.pretrained=false"]),
+        ("classification", "baseline", 32, ["loss=classification"]),
+    ):
         run_dir = tmp_path_factory.mktemp(f"run-{name}")
-        extra = ["model.pretrained=false"] if name != "baseline" else []
         cfg = compose_train(
-            f"model={name}",
+            f"model={model}",
             *extra,
             *TINY,
             f"data.image_size={size}",

@@ -15,7 +15,7 @@ from conftest import run_cli
 def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
     result = run_cli(
         "colorlab.evaluate",
-        f"ckpt=[{checkpoints['baseline']},{checkpoints['vgg16']}]",
+        f"ckpt=[{checkpoints['baseline']},{checkpoints['classification']},{checkpoints['vgg16']}]",
         "data.num_images=40",
         "data.num_workers=0",
         "data.image_size=96",
@@ -29,8 +29,11 @@ def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
     out = tmp_path / "eval"
     report = json.loads((out / "metrics.json").read_text())
     names = list(report["metrics"])
-    assert names[0] == "gray" and len(names) == 3
-    assert names[1].startswith("baseline@") and names[2].startswith("vgg16@")
+    assert names[0] == "gray" and len(names) == 4
+    assert names[1].startswith("baseline-mse@") and names[2].startswith("baseline-classification@")
+    assert names[3].startswith("vgg16-mse@")
+    classification = report["metrics"][names[2]]
+    assert 0 < classification["ab_mse"] < 1 and classification["colorfulness_pred"] > 0.5
     for values in report["metrics"].values():
         assert {
             "ab_mse",
@@ -53,10 +56,10 @@ def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
     }
     assert tables == {"metrics", "comparison"}  # offline W&B run with both tables
     with Image.open(out / "comparison.png") as grid:
-        # 4 columns (gray | baseline | vgg16 | ground truth) and 3 rows of 96 px photos
-        # shown in readable 256 px cells, under a header of one or more title lines
+        # 5 columns (gray | baseline | classification | vgg16 | ground truth) and 3 rows of
+        # 96 px photos shown in readable 256 px cells, under a header of title lines
         width, height = grid.size
-    assert width == 4 * MIN_CELL + 3 * _GAP
+    assert width == 5 * MIN_CELL + 4 * _GAP
     header = height - (3 * MIN_CELL + 2 * _GAP)
     assert header >= _LINE and (header - 8) % _LINE == 0
 

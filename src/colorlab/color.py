@@ -142,7 +142,8 @@ def soft_encoding_table(
     axis = torch.arange(-AB_GRID_RADIUS, AB_GRID_RADIUS, dtype=torch.float32)
     grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
     distances, indices = torch.cdist(grid, bins.float()).topk(neighbours, dim=1, largest=False)
-    weights = torch.exp(-distances.square() / (2 * sigma**2))
+    # Relative to the nearest bin, so that grid points far outside the gamut do not underflow.
+    weights = torch.exp(-(distances.square() - distances[:, :1].square()) / (2 * sigma**2))
     return indices, weights / weights.sum(dim=1, keepdim=True)
 
 

@@ -170,8 +170,16 @@ def load_colorizer(
 
 
 def checkpoint_label(path: str | Path, module: ColorizationModule) -> str:
-    """A readable name for a checkpoint: ``model@run`` (the run folder holding checkpoints/)."""
+    """A readable name for a checkpoint: ``model-loss@run`` (run: the folder holding
+    checkpoints/), e.g. ``baseline-classification@0`` for run 0 of a sweep."""
     path = Path(path)
     model = str(module.hparams.model.get("_target_", "model")).rsplit(".", 1)[-1]
     run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
-    return f"{model}@{run}"
+    return f"{model}-{loss_name(module.hparams.loss)}@{run}"
+
+
+def loss_name(config: dict) -> str:
+    """``mse`` / ``l1`` / ``huber`` (``+cf`` with a colourfulness term) or ``classification``."""
+    kind = config.get("kind") or str(config.get("_target_", "loss")).rsplit(".", 1)[-1]
+    name = kind.removesuffix("Loss").lower()
+    return f"{name}+cf" if config.get("colorfulness_weight") else name

@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from rich.progress import track
 from torch import Tensor
@@ -51,13 +52,13 @@ class ColorizationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.loss_fn = instantiate(loss, _convert_="all")
+        self.loss_fn = _instantiate(loss)
         if not isinstance(self.loss_fn, ColorizationLoss):
             raise ColorlabError(
                 f"loss._target_={loss.get('_target_')} is not a colorlab.losses.ColorizationLoss; "
                 "see conf/loss/ for the losses"
             )
-        self.net = instantiate(model, head=self.loss_fn.head, _convert_="all")
+        self.net = _instantiate(model, head=self.loss_fn.head)
         self.image_size = image_size or self.net.native_size
         self.val_metrics = ColorizationMetrics()
         self.test_metrics = ColorizationMetrics(ssim=True, auc=True)
@@ -191,6 +192,16 @@ class ColorizationModule(L.LightningModule):
             first = str(error).strip().splitlines()[0]
             raise ColorlabError(f"{path} does not match its model config ({first})") from error
         return module.eval()
+
+
+def _instantiate(config: dict[str, Any], **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, letting a `ColorlabError` of the target through as itself."""
+    try:
+        return instantiate(config, **kwargs, _convert_="all")
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ColorlabError):
+            raise error.__cause__ from None
+        raise
 
 
 #: Losses of checkpoints written before `colorlab.losses` (torch losses on ab).
