@@ -1,6 +1,6 @@
 """Throughput benchmarks that print numbers (no assertions; see experiments/README.md).
 
-python experiments/benchmark.py train --model baseline --size 64 [--batch 32] [--device cpu]
+python experiments/benchmark.py train --model baseline --size 64 [--batch 32] [--loss mse] [--device cpu]
 python experiments/benchmark.py colorize --ckpt best.ckpt --size 1024 [--model-size 256] [--device cpu]
 """
 
@@ -11,8 +11,10 @@ import json
 import time
 
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from colorlab.app import config_dir
 from colorlab.color import lab_batch
 from colorlab.data import SyntheticScenes
 from colorlab.inference import load_colorizer, resolve_device
@@ -25,15 +27,19 @@ def _sync(device: torch.device) -> None:
 
 
 def train_throughput(
-    model: str, size: int, batch: int, device: str, steps: int, precision: str
+    model: str, size: int, batch: int, device: str, steps: int, precision: str, loss: str = "mse"
 ) -> dict:
-    """Images per second of forward + backward + RMSprop step on a fixed synthetic batch."""
+    """Images per second of forward + loss + backward + RMSprop step on a fixed synthetic
+    batch; ``loss`` is a ``conf/loss`` option (a classification loss gets its prior first)."""
     device = resolve_device(device)
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=[f"loss={loss}", "run_dir=."])
+    loss_fn = instantiate(cfg.loss, _convert_="all").to(device)
     config = {
         "_target_": f"colorlab.models.{model}",
         **({"pretrained": False} if model != "baseline" else {}),
     }
-    net = instantiate(config).to(device).train()
+    net = instantiate(config, head=loss_fn.head, _convert_="all").to(device).train()
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.RMSprop(
@@ -41,13 +47,15 @@ def train_throughput(
     )
     scenes = SyntheticScenes(batch, size)
     data = lab_batch(torch.stack([scenes[i] for i in range(batch)]).to(device))
+    if getattr(loss_fn, "needs_prior", False):
+        loss_fn.fit_prior([data["ab"]])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def step() -> None:
         with autocast:
-            loss = torch.nn.functional.mse_loss(net(data["L"]).float(), data["ab"])
+            value = loss_fn(net(data["L"]), data)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optimizer.step()
 
     for _ in range(3):
@@ -61,6 +69,7 @@ def train_throughput(
     return {
         "bench": "train",
         "model": model,
+        "loss": loss,
         "size": size,
         "batch": batch,
         "device": str(device),
@@ -107,6 +116,7 @@ if __name__ == "__main__":
     train.add_argument("--steps", type=int, default=10)
     train.add_argument("--device", default="auto")
     train.add_argument("--precision", default="32", choices=["32", "bf16"])
+    train.add_argument("--loss", default="mse", help="a conf/loss option: mse, l1, classification…")
     colorize = sub.add_parser("colorize")
     colorize.add_argument("--ckpt", required=True)
     colorize.add_argument("--size", type=int, default=1024)
@@ -119,7 +129,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.bench == "train":
         result = train_throughput(
-            args.model, args.size, args.batch, args.device, args.steps, args.precision
+            args.model, args.size, args.batch, args.device, args.steps, args.precision, args.loss
         )
     else:
         result = colorize_throughput(

@@ -2,8 +2,10 @@
 
     python experiments/learning_check.py synthetic --minutes 2
     python experiments/learning_check.py scenes --minutes 2 [--root ../shared/data/scenes]
+    python experiments/learning_check.py synthetic --minutes 2 loss=classification
 
-Prints images/s and val ab-MSE of the best checkpoint next to the gray prediction (ab = 0).
+Prints images/s and the val metrics of the best checkpoint next to the gray prediction
+(ab = 0): ab-MSE and colourfulness in the summary, every metric under ``metrics``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ def learning_check(
         "val_ab_mse_model": round(mse["model"], 5),
         "val_ab_mse_gray": round(mse["gray"], 5),
         "ratio": round(mse["model"] / mse["gray"], 3),
+        "val_colorfulness_model": round(results["model"]["colorfulness_pred"], 2),
+        "val_colorfulness_target": round(results["model"]["colorfulness_target"], 2),
+        "metrics": {name: {k: round(v, 5) for k, v in m.items()} for name, m in results.items()},
         "samples": summary["samples"],
         "run_dir": str(run_dir),
     }

@@ -166,8 +166,8 @@ class ClassificationLoss(ColorizationLoss):
 
     @property
     def needs_prior(self) -> bool:
-        """Whether training needs `fit_prior` first (rebalancing on, prior not yet known)."""
-        return self.rebalance is not None and not bool(self.prior.sum() > 0)
+        """Whether training needs `fit_prior` first: the prior is not known yet."""
+        return not bool(self.prior.sum() > 0)
 
     def encode(self, ab: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """Soft-encode ab (B×2×H×W) at ``size`` (h, w): bin indices and weights, B×K×h×w each."""
@@ -211,7 +211,7 @@ class ClassificationLoss(ColorizationLoss):
 
     def forward(self, output: Tensor, batch: Batch) -> Tensor:
         """``output``: logits B×Q×h×w (h = H/downsample); mean weighted cross-entropy."""
-        if self.needs_prior:
+        if self.rebalance is not None and self.needs_prior:
             raise RuntimeError("ClassificationLoss.fit_prior must run before training")
         log_p = torch.log_softmax(output.float(), dim=1)
         indices, weights = self.encode(batch["ab"], output.shape[-2:])

@@ -125,7 +125,8 @@ class ColorizationModule(L.LightningModule):
             self.fit_colour_prior()
 
     def fit_colour_prior(self) -> None:
-        """One pass over the training split: the colour prior of a classification loss."""
+        """One pass over the training split: the colour prior of a classification loss, its
+        rebalancing weights, and the starting point of the head's logits."""
         datamodule = self.trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "split_dataloader"):
             raise ColorlabError("loss=classification needs a colorlab data module for its prior")
@@ -135,6 +136,8 @@ class ColorizationModule(L.LightningModule):
             for raw in track(loader, description="colour prior", transient=True)
         )
         prior = self.loss_fn.fit_prior(batches)
+        if hasattr(self.net.head, "start_from_prior"):
+            self.net.head.start_from_prior(prior)
         log.info(
             "colour prior over %d bins from %d training images (most common bin: %.1f%%)",
             len(prior),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from colorlab.color import ab_gamut, annealed_mean
@@ -40,14 +41,17 @@ class RegressionHead(nn.Module):
 class ClassificationHead(nn.Module):
     """Colour-bin logits (Zhang et al. 2016) at 1/``downsample`` of the decoder's resolution.
 
-    Features are average-pooled by ``downsample`` and a 1×1 conv gives one logit per bin
-    of `colorlab.color.ab_gamut` (Q = 261): B×Q×H/d×W/d. Decoding is the annealed mean at
-    ``temperature`` (T → 0: the most likely bin, T = 1: the mean).
+    Features are average-pooled by ``downsample``; a 3×3 conv + ReLU (``hidden`` channels)
+    and a 1×1 conv give one logit per bin of `colorlab.color.ab_gamut` (Q = 261):
+    B×Q×H/d×W/d. Decoding is the annealed mean at ``temperature`` (T → 0: the most likely
+    bin, T = 1: the mean).
     """
 
     kind = "classification"
 
-    def __init__(self, in_channels: int, downsample: int = 4, temperature: float = 0.38) -> None:
+    def __init__(
+        self, in_channels: int, downsample: int = 4, temperature: float = 0.38, hidden: int = 128
+    ) -> None:
         super().__init__()
         if downsample < 1:
             raise ColorlabError(f"loss.downsample={downsample} must be a positive integer")
@@ -56,14 +60,23 @@ class ClassificationHead(nn.Module):
         self.downsample = int(downsample)
         self.temperature = float(temperature)
         self.pool = nn.AvgPool2d(downsample) if downsample > 1 else nn.Identity()
-        self.conv = nn.Conv2d(in_channels, len(self.bins), 1)
+        self.hidden = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True)
+        )
+        self.conv = nn.Conv2d(hidden, len(self.bins), 1)
 
     @property
     def num_bins(self) -> int:
         return len(self.bins)
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.conv(self.pool(features))
+        return self.conv(self.hidden(self.pool(features)))
+
+    @torch.no_grad()
+    def start_from_prior(self, prior: Tensor) -> None:
+        """Initialise the logits' bias to log(prior) (Q), so that an untrained network
+        predicts the training split's colour distribution rather than a uniform one."""
+        self.conv.bias.copy_(prior.clamp(min=1e-8).log().to(self.conv.bias))
 
     def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
         """Logits B×Q×h×w -> ab B×2×h×w by the annealed mean (default: the head's T)."""
