@@ -1,6 +1,6 @@
 """Throughput benchmarks that print numbers (no assertions; see experiments/README.md).
 
-python experiments/benchmark.py train --model baseline --size 64 [--batch 32] [--loss mse] [--device cpu]
+python experiments/benchmark.py train --model baseline --size 64 [--batch 32] [--loss mse] [--device cpu] [OVERRIDES]
 python experiments/benchmark.py colorize --ckpt best.ckpt --size 1024 [--model-size 256] [--device cpu]
 """
 
@@ -27,13 +27,20 @@ def _sync(device: torch.device) -> None:
 
 
 def train_throughput(
-    model: str, size: int, batch: int, device: str, steps: int, precision: str, loss: str = "mse"
+    model: str,
+    size: int,
+    batch: int,
+    device: str,
+    steps: int,
+    precision: str,
+    loss: str = "mse",
+    overrides: list[str] = (),
 ) -> dict:
     """Images per second of forward + loss + backward + RMSprop step on a fixed synthetic
     batch; ``loss`` is a ``conf/loss`` option (a classification loss gets its prior first)."""
     device = resolve_device(device)
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=[f"loss={loss}", "run_dir=."])
+        cfg = compose("train", overrides=[f"loss={loss}", "run_dir=.", *overrides])
     loss_fn = instantiate(cfg.loss, _convert_="all").to(device)
     config = {
         "_target_": f"colorlab.models.{model}",
@@ -69,7 +76,7 @@ def train_throughput(
     return {
         "bench": "train",
         "model": model,
-        "loss": loss,
+        "loss": " ".join([loss, *overrides]),
         "size": size,
         "batch": batch,
         "device": str(device),
@@ -117,6 +124,7 @@ if __name__ == "__main__":
     train.add_argument("--device", default="auto")
     train.add_argument("--precision", default="32", choices=["32", "bf16"])
     train.add_argument("--loss", default="mse", help="a conf/loss option: mse, l1, classification…")
+    train.add_argument("overrides", nargs="*", help="config overrides, e.g. loss.rebalance=null")
     colorize = sub.add_parser("colorize")
     colorize.add_argument("--ckpt", required=True)
     colorize.add_argument("--size", type=int, default=1024)
@@ -129,7 +137,14 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.bench == "train":
         result = train_throughput(
-            args.model, args.size, args.batch, args.device, args.steps, args.precision, args.loss
+            args.model,
+            args.size,
+            args.batch,
+            args.device,
+            args.steps,
+            args.precision,
+            args.loss,
+            args.overrides,
         )
     else:
         result = colorize_throughput(

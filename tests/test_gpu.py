@@ -9,11 +9,14 @@ from conftest import TINY, compose_train
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("model", ["baseline", "vgg16"])
-def test_gpu_bf16_training_and_inference(tmp_path, model):
+@pytest.mark.parametrize(
+    ("model", "loss"), [("baseline", "mse"), ("vgg16", "mse"), ("baseline", "classification")]
+)
+def test_gpu_bf16_training_and_inference(tmp_path, model, loss):
     extra = ["model.pretrained=false"] if model != "baseline" else []
     cfg = compose_train(
         f"model={model}",
+        f"loss={loss}",
         *extra,
         *TINY,
         "trainer=gpu",

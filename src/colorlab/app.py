@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
-from colorlab.errors import ColorlabError
+from colorlab.errors import ColorlabError, RunInterrupted
 
 
 def config_dir() -> str:
@@ -57,7 +57,8 @@ def _user_message(error: BaseException) -> str | None:
 
 
 def run_app(hydra_main: Callable[[], object]) -> None:
-    """Run a ``@hydra.main`` function; print user errors as one line and exit with status 2.
+    """Run a ``@hydra.main`` function; print user errors as one line and exit with status 2,
+    interruptions as one line with status 130 (SIGINT) or 143 (SIGTERM).
 
     Hydra is asked to let exceptions through (``HYDRA_FULL_ERROR``) so that this function,
     not Hydra, decides how they are shown. Programming errors keep their traceback.
@@ -68,6 +69,9 @@ def run_app(hydra_main: Callable[[], object]) -> None:
     except KeyboardInterrupt:
         print("colorlab: interrupted", file=sys.stderr)
         sys.exit(130)
+    except RunInterrupted as interrupted:
+        print(f"colorlab: {interrupted}", file=sys.stderr)
+        sys.exit(interrupted.exit_code)
     except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs below
         message = _user_message(error)
         if message is None:

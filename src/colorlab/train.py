@@ -10,11 +10,14 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from colorlab.app import config_dir, run_app
 from colorlab.callbacks import ColorizationSamples
-from colorlab.errors import ColorlabError
+from colorlab.checkpointing import AtomicCheckpointIO
+from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
 
@@ -59,10 +62,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg.get("logger"), group=sweep_group())
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
 
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        _fit(trainer, module, datamodule, ckpt_path)
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint else ""
         if cfg.test_after_fit and not trainer.interrupted:
@@ -90,6 +95,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         flush=True,
     )
     return summary
+
+
+def _fit(trainer: L.Trainer, module, datamodule, ckpt_path: str | None) -> None:
+    """`Trainer.fit`, turning SIGTERM (which Lightning ends as a silent exit 0) and Ctrl-C
+    (exit 1) into `RunInterrupted` once `Checkpoints` has saved last.ckpt."""
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SystemExit as error:
+        sigterm = isinstance(error, SIGTERMException)
+        if not sigterm and trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        checkpoint = trainer.checkpoint_callback
+        last = checkpoint.last_model_path if checkpoint else ""
+        resume = f"resume with ckpt_path={last}" if last else "no checkpoint was written"
+        raise RunInterrupted(
+            f"interrupted by {'SIGTERM' if sigterm else 'SIGINT'} in epoch {trainer.current_epoch}; "
+            + resume,
+            143 if sigterm else 130,
+        ) from None
 
 
 def _finish_wandb(loggers: list) -> None:

@@ -1,0 +1,87 @@
+"""Checkpoints that are never lost: atomic writes, ``last.ckpt`` = the last epoch, and a
+resumable checkpoint when a run is interrupted (SIGTERM, Ctrl-C)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from colorlab.errors import ColorlabError
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """`torch.save` to a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A crash or a full disk leaves either the previous file or the new one, never a partial
+    one. Raises `ColorlabError` naming the path for OS errors (no space, no permission).
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        with contextlib.suppress(OSError):  # make the rename durable where the OS allows
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise ColorlabError(
+            f"cannot write checkpoint {path}: {error.strerror or error}; free space or choose "
+            "another run dir (hydra.run.dir=…)"
+        ) from error
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing through `atomic_torch_save`."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        atomic_torch_save(checkpoint, path)
+
+
+class Checkpoints(ModelCheckpoint):
+    """`ModelCheckpoint` whose ``last.ckpt`` always holds the last finished epoch (Lightning
+    rewrites it only when a top-k checkpoint was saved), and which saves ``last.ckpt`` when
+    the run is interrupted by SIGTERM or Ctrl-C, so that ``ckpt_path=…/last.ckpt`` resumes."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: L.Trainer) -> None:
+        # Skipped where this step was already saved (then last.ckpt was written with it).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and self.save_last:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            return
+        super().on_exception(trainer, pl_module, exception)

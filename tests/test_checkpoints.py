@@ -1,0 +1,113 @@
+"""Checkpoints are never lost: atomic writes, last.ckpt = the last epoch, and interrupted
+runs (SIGTERM, Ctrl-C) that save, say so in one line, exit non-zero and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from colorlab.checkpointing import atomic_torch_save
+from colorlab.errors import ColorlabError
+from conftest import run_cli
+
+TINY = [
+    "data.image_size=32",
+    "data.num_images=40",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "trainer.accelerator=cpu",
+    "~callbacks.model_summary",
+    "~callbacks.progress_bar",
+    "logger=csv",
+]
+
+
+def test_last_checkpoint_is_the_last_epoch_even_without_improvement(tmp_path):
+    # The ground truth's colourfulness never changes: only epoch 0 is ever "best".
+    result = run_cli(
+        "colorlab.train",
+        *TINY,
+        "trainer.max_epochs=3",
+        "callbacks.model_checkpoint.monitor=val/colorfulness_target",
+        "test_after_fit=false",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in checkpoints.glob("best-*.ckpt")] == ["best-000.ckpt"]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
+    assert not list(checkpoints.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    atomic_torch_save({"epoch": 1}, path)
+
+    def write_half_then_fail(obj, file):
+        file.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", write_half_then_fail)
+    with pytest.raises(ColorlabError, match=f"cannot write checkpoint {path}: No space left"):
+        atomic_torch_save({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=False) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_an_unwritable_checkpoint_folder_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("a file where a folder should be")
+    with pytest.raises(ColorlabError, match="cannot write checkpoint .*file/last.ckpt"):
+        atomic_torch_save({"epoch": 0}, tmp_path / "file" / "last.ckpt")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")]
+)
+def test_an_interrupted_run_saves_says_so_exits_non_zero_and_resumes(tmp_path, signum, code, name):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    args = [
+        sys.executable,
+        "-m",
+        "colorlab.train",
+        *TINY,
+        "trainer.max_epochs=200",
+        "hydra.run.dir=run",
+    ]
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=out, stderr=err)
+        last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+        deadline = time.monotonic() + 120
+        while not last.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert last.exists(), (tmp_path / "err.txt").read_text()[-3000:]
+        time.sleep(1.0)  # well into a later epoch
+        process.send_signal(signum)
+        returncode = process.wait(timeout=120)
+    stderr = (tmp_path / "err.txt").read_text()
+    assert returncode == code, stderr[-3000:]
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith(f"colorlab: interrupted by {name} in epoch ")
+    assert message.endswith(f"resume with ckpt_path={last}")
+    state = torch.load(last, weights_only=False)
+    stopped_in = state["epoch"]
+    assert (
+        stopped_in >= 1
+        and state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == stopped_in
+    )
+    resumed = run_cli(
+        "colorlab.train",
+        *TINY,
+        f"trainer.max_epochs={stopped_in + 2}",
+        f"ckpt_path={last}",
+        "hydra.run.dir=resumed",
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert final["epoch"] == stopped_in + 1
