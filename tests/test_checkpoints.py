@@ -1,6 +1,7 @@
 """Checkpoints are never lost: atomic writes, last.ckpt = the last epoch, and interrupted
 runs (SIGTERM, Ctrl-C) that save, say so in one line, exit non-zero and resume."""
 
+import csv
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import time
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
+from colorlab.app import config_dir
 from colorlab.checkpointing import atomic_torch_save
 from colorlab.errors import ColorlabError
 from conftest import run_cli
@@ -111,3 +114,71 @@ def test_an_interrupted_run_saves_says_so_exits_non_zero_and_resumes(tmp_path, s
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
     assert final["epoch"] == stopped_in + 1
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_path):
+    first = run_cli(
+        "colorlab.train", *TINY, "trainer.max_epochs=1", "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    ours = {
+        p: b
+        for p, b in _snapshot(tmp_path / "run").items()
+        if ".hydra" not in p.parts and p.name != "train.log"
+    }
+    second = run_cli(
+        "colorlab.train", *TINY, "trainer.max_epochs=1", "seed=7", "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert second.returncode == 2
+    message = second.stderr.strip().splitlines()[-1]
+    run = tmp_path / "run"
+    assert message == (
+        f"colorlab: error: {run} already holds a training run (config.yaml, checkpoints, samples, "
+        f"csv); choose another hydra.run.dir, or resume that run with ckpt_path={run}/checkpoints/last.ckpt"
+    )
+    assert {p: b for p, b in _snapshot(tmp_path / "run").items() if p in ours} == ours
+    # resuming that run in place is allowed
+    resumed = run_cli(
+        "colorlab.train",
+        *TINY,
+        "trainer.max_epochs=2",
+        "ckpt_path=run/checkpoints/last.ckpt",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (
+        torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    )
+
+
+def test_default_run_dirs_of_runs_started_together_differ(tmp_path):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        dirs = {compose("train", return_hydra_config=True).hydra.run.dir for _ in range(3)}
+        evaluations = {
+            compose("evaluate", overrides=["ckpt=x"], return_hydra_config=True).hydra.run.dir
+            for _ in range(3)
+        }
+    assert len(dirs) == 3 and len(evaluations) == 3
+
+
+def test_evaluate_refuses_a_folder_holding_an_evaluation(checkpoints, tmp_path):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("{}")
+    result = run_cli(
+        "colorlab.evaluate",
+        f"ckpt={checkpoints['baseline']}",
+        "hydra.run.dir=eval",
+        "data.num_images=20",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"colorlab: error: {tmp_path / 'eval'} already holds an evaluation (metrics.json); "
+        "choose another hydra.run.dir"
+    )
+    assert (tmp_path / "eval" / "metrics.json").read_text() == "{}"

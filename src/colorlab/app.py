@@ -30,6 +30,14 @@ def config_dir() -> str:
     )
 
 
+def refuse_used_dir(folder: Path, outputs: tuple[str, ...], what: str, hint: str) -> None:
+    """Raise a `ColorlabError` if ``folder`` already holds any of ``outputs`` (files or
+    folders an earlier ``what`` wrote there): nothing another run made is overwritten."""
+    held = [name for name in outputs if (folder / name).exists()]
+    if held:
+        raise ColorlabError(f"{folder} already holds {what} ({', '.join(held)}); {hint}")
+
+
 def _causes(error: BaseException):
     while error is not None:
         yield error

@@ -16,7 +16,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
 
-from colorlab.app import config_dir, run_app
+from colorlab.app import config_dir, refuse_used_dir, run_app
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.evaluation import GRAY, TABLE_COLUMNS, evaluate_colorizers, markdown_table, row_names
 from colorlab.inference import TrainedColorizer, load_colorizer, resolve_device
@@ -25,12 +25,16 @@ from colorlab.tracking import build_loggers
 
 log = logging.getLogger(__name__)
 
+EVALUATION_OUTPUTS = ("metrics.json", "metrics.md", "comparison.png")
+
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     paths = list(cfg.ckpt) if isinstance(cfg.ckpt, (list, ListConfig)) else [cfg.ckpt]
     if not paths:
         raise ColorlabError('ckpt is empty; pass ckpt=A.ckpt or "ckpt=[A.ckpt,B.ckpt]"')
     check_choice("split", cfg.split, ("train", "val", "test"))
+    out = Path(cfg.run_dir)
+    refuse_used_dir(out, EVALUATION_OUTPUTS, "an evaluation", "choose another hydra.run.dir")
     device = resolve_device(cfg.device)
     loaded = [load_colorizer(p, device=device, temperature=cfg.temperature) for p in paths]
     labels = row_names(paths, loaded)
@@ -41,7 +45,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     loader = datamodule.split_dataloader(cfg.split)
     results, rows = evaluate_colorizers(colorizers, loader, device, cfg.num_images)
 
-    out = Path(cfg.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoints = {label: str(path) for label, path in zip(labels, paths)}
     (out / "metrics.json").write_text(

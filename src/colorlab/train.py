@@ -14,12 +14,15 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from colorlab.app import config_dir, run_app
+from colorlab.app import config_dir, refuse_used_dir, run_app
 from colorlab.callbacks import ColorizationSamples
 from colorlab.checkpointing import AtomicCheckpointIO
 from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
+
+#: What a training run writes into its run dir (Hydra's own .hydra/ and train.log aside).
+RUN_OUTPUTS = ("config.yaml", "checkpoints", "samples", "csv", "wandb", "tensorboard")
 
 
 def sweep_group() -> str | None:
@@ -40,14 +43,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ColorlabError(
             f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume"
         )
+    resuming_here = ckpt_path and run_dir.resolve() in Path(ckpt_path).resolve().parents
+    if not resuming_here:
+        refuse_used_dir(
+            run_dir,
+            RUN_OUTPUTS,
+            "a training run",
+            "choose another hydra.run.dir, or resume that run with "
+            f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     datamodule = instantiate(cfg.data)
     module = ColorizationModule(
