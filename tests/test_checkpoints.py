@@ -1,7 +1,6 @@
 """Checkpoints are never lost: atomic writes, last.ckpt = the last epoch, and interrupted
 runs (SIGTERM, Ctrl-C) that save, say so in one line, exit non-zero and resume."""
 
-import csv
 import os
 import signal
 import subprocess

@@ -1,5 +1,7 @@
 """Colorizing photos and videos with a trained checkpoint: API and ``colorlab.colorize``."""
 
+import os
+
 import av
 import numpy as np
 import pytest
@@ -207,3 +209,111 @@ def test_unreadable_video_is_a_clear_error(colorizer, tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
     with pytest.raises(ColorlabError, match="broken.mp4: cannot be read as a video"):
         colorize_video(colorizer, tmp_path / "broken.mp4", tmp_path / "out.mp4")
+
+
+# -- output plans that would lose something are refused up front ------------------------------
+def _refused(result):
+    assert result.returncode == 2, result.stderr[-2000:]
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_two_inputs_that_would_land_on_one_output_are_refused(checkpoints, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        colourful(seed=len(folder)).save(tmp_path / folder / "x.jpg")
+    colourful().save(tmp_path / "a" / "y.jpg")
+    colourful().save(tmp_path / "a" / "y.png")
+    glob_run = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path}/*/x.jpg",
+        "output=out",
+        cwd=tmp_path,
+    )
+    message = _refused(glob_run)
+    assert "a/x.jpg and " in message and "b/x.jpg would both be written to out/x.jpg" in message
+    same_format = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path}/a/y.*",
+        "output=out",
+        "colorize.format=png",
+        cwd=tmp_path,
+    )
+    assert "would both be written to out/y.png" in _refused(same_format)
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_files_and_links_to_inputs_in_the_output_are_never_overwritten(
+    checkpoints, tmp_path
+):
+    (tmp_path / "in").mkdir()
+    colourful().save(tmp_path / "in" / "photo.png")
+    colourful(seed=3).save(tmp_path / "in" / "other.png")
+    original = (tmp_path / "in" / "photo.png").read_bytes()
+    (tmp_path / "out").mkdir()
+    os.link(tmp_path / "in" / "photo.png", tmp_path / "out" / "photo.png")  # a hard link
+    linked = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        "input=in",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert _refused(linked) == (
+        "colorlab: error: output out/photo.png would overwrite an existing file; "
+        "choose an empty output folder or set colorize.suffix"
+    )
+    assert (tmp_path / "in" / "photo.png").read_bytes() == original
+    assert not (tmp_path / "out" / "other.png").exists()  # refused before anything was written
+    with_suffix = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        "input=in",
+        "output=out",
+        "colorize.suffix=_color",
+        cwd=tmp_path,
+    )
+    assert with_suffix.returncode == 0, with_suffix.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "other_color.png",
+        "photo.png",
+        "photo_color.png",
+    ]
+    assert (tmp_path / "in" / "photo.png").read_bytes() == original
+
+
+def test_an_animated_gif_is_reported_not_silently_cut(checkpoints, tmp_path):
+    frames = [colourful(seed=i) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path / 'anim.gif'}",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "anim.gif has 3 frames: only the first is colorized" in result.stdout + result.stderr
+    assert "1 animated images reduced to their first frame" in result.stdout
+    assert (tmp_path / "out" / "anim.gif").is_file()
+
+
+def test_a_video_that_fails_half_way_leaves_no_file_under_its_name(
+    colorizer, tmp_path, monkeypatch
+):
+    write_clip(tmp_path / "clip.mp4", frames=12)
+    calls = []
+
+    def fail_on_second_batch(L, temperature=None):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return torch.zeros(L.shape[0], 2, *L.shape[-2:])
+
+    monkeypatch.setattr(colorizer.module.net, "predict_ab", fail_on_second_batch)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        colorize_video(
+            colorizer, tmp_path / "clip.mp4", tmp_path / "out" / "clip.mp4", batch_size=4
+        )
+    assert list((tmp_path / "out").iterdir()) == []

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
+from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from colorlab.app import config_dir, run_app
-from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, open_rgb
+from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, frame_count, open_rgb
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference import TrainedColorizer, load_colorizer
-from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video
+from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video, partial_path
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ def find_inputs(pattern: str) -> list[tuple[Path, Path]]:
 def plan_jobs(
     pattern: str, output: str | Path, suffix: str = "", fmt: str | None = None
 ) -> list[Job]:
-    """Where every input goes; refuses any plan that would overwrite an input."""
+    """Where every input goes. Refused up front (`ColorlabError`): two inputs that would
+    land on one output, and an output that exists already (an input, a link to one, or
+    any file this run did not make)."""
     if fmt is not None:
         check_choice("colorize.format", str(fmt).lower().lstrip("."), OUTPUT_FORMATS)
     inputs = find_inputs(pattern)
@@ -68,18 +72,39 @@ def plan_jobs(
             source.suffix if is_video(source) or not fmt else "." + str(fmt).lower().lstrip(".")
         )
         jobs.append(Job(source, output / relative.parent / f"{relative.stem}{suffix}{extension}"))
+    claimed: dict[Path, Path] = {}
+    for job in jobs:
+        other = claimed.setdefault(job.target.resolve(), job.source)
+        if other != job.source:
+            raise ColorlabError(
+                f"{other} and {job.source} would both be written to {job.target}; "
+                "give a folder as input (sub-folders are kept) or colorize them separately"
+            )
     sources = {job.source.resolve() for job in jobs}
     for job in jobs:
-        if job.target.resolve() in sources:
+        if job.target.resolve() in sources or job.target.exists() or job.target.is_symlink():
+            what = "an input" if job.target.resolve() in sources else "an existing file"
             raise ColorlabError(
-                f"output {job.target} would overwrite an input; choose another output folder or set colorize.suffix"
+                f"output {job.target} would overwrite {what}; choose an empty output folder "
+                "or set colorize.suffix"
             )
     return jobs
 
 
-def _save(picture, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(target, **_SAVE_OPTIONS.get(target.suffix.lower(), {}))
+def _save(picture: Image.Image, target: Path) -> None:
+    """Write ``picture`` to a temporary file beside ``target``, then rename it into place;
+    an OS error (no space, no permission) is a `ColorlabError` naming the path."""
+    temporary = partial_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(temporary, **_SAVE_OPTIONS.get(target.suffix.lower(), {}))
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise ColorlabError(f"cannot write {target}: {error.strerror or error}") from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def colorize_files(
@@ -91,7 +116,7 @@ def colorize_files(
     """Run the jobs with a progress bar; returns counts of images, videos, frames and skipped files."""
     if batch_size < 1:
         raise ColorlabError(f"colorize.batch_size={batch_size} must be at least 1")
-    counts = {"images": 0, "videos": 0, "frames": 0, "skipped": 0}
+    counts = {"images": 0, "videos": 0, "frames": 0, "skipped": 0, "first_frame_only": 0}
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
     AbSmoother(temporal_smoothing)  # a wrong value is a config error, not a bad video
@@ -112,6 +137,10 @@ def colorize_files(
                 except UnreadableImageError as error:
                     log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
                     counts["skipped"] += 1
+            for job in chunk:
+                if (frames := frame_count(job.source)) > 1:
+                    log.warning("%s has %d frames: only the first is colorized", job.source, frames)
+                    counts["first_frame_only"] += 1
             for job, result in zip(chunk, colorizer.colorize_batch(pictures) if pictures else []):
                 _save(result, job.target)
                 counts["images"] += 1
@@ -141,9 +170,11 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
         cfg.ckpt, device=options.device, size=options.size, temperature=options.temperature
     )
     counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
+    animated = counts["first_frame_only"]
     print(
         f"colorlab: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) "
-        f"colorized into {cfg.output}; {counts['skipped']} unreadable files skipped",
+        f"colorized into {cfg.output}; {counts['skipped']} unreadable files skipped"
+        + (f"; {animated} animated images reduced to their first frame" if animated else ""),
         flush=True,
     )
     return counts

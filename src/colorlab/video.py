@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +26,12 @@ VIDEO_EXTENSIONS = frozenset(
 def is_video(path: Path) -> bool:
     """Whether ``path`` names a video file (by its extension)."""
     return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def partial_path(target: Path) -> Path:
+    """Where an output is written until it is complete: a hidden file beside ``target``
+    with the same extension (so that writers pick the same format)."""
+    return target.with_name(f".{target.stem}.partial{target.suffix}")
 
 
 def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
@@ -78,53 +85,71 @@ def colorize_video(
     with reader:
         if not reader.streams.video:
             raise ColorlabError(f"{source}: has no video stream")
-        video_in = reader.streams.video[0]
-        video_in.thread_type = "AUTO"
-        audio_in = reader.streams.audio[0] if reader.streams.audio else None
-        width, height = video_in.codec_context.width, video_in.codec_context.height
-        rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with av.open(str(target), "w") as writer:
-            codec, pix_fmt = _video_codec(target, width, height)
-            video_out = writer.add_stream(codec, rate=rate)
-            video_out.width, video_out.height, video_out.pix_fmt = width, height, pix_fmt
-            audio_out = None
-            if audio_in is not None:
-                try:
-                    audio_out = writer.add_stream_from_template(audio_in)
-                except (ValueError, av.error.FFmpegError) as error:
-                    log.warning("%s: audio not kept (%s)", source, error)
+        partial = partial_path(target)  # renamed to target only once complete
+        try:
+            written = _transcode(colorizer, reader, partial, batch_size, smoother, on_frames)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    return written
 
-            written = 0
-            pending: list[np.ndarray] = []
 
-            def flush() -> None:
-                nonlocal written
-                if not pending:
-                    return
-                for frame in _colorize_frames(colorizer, pending, smoother):
-                    for packet in video_out.encode(
-                        av.VideoFrame.from_ndarray(frame, format="rgb24")
-                    ):
-                        writer.mux(packet)
-                written += len(pending)
-                if on_frames:
-                    on_frames(len(pending))
-                pending.clear()
+def _transcode(
+    colorizer: TrainedColorizer,
+    reader: av.container.InputContainer,
+    target: Path,
+    batch_size: int,
+    smoother: AbSmoother,
+    on_frames: Callable[[int], None] | None,
+) -> int:
+    """Decode, colorize and encode every frame of ``reader`` into ``target`` (its first
+    audio stream copied where the container allows); returns the frames written."""
+    video_in = reader.streams.video[0]
+    video_in.thread_type = "AUTO"
+    audio_in = reader.streams.audio[0] if reader.streams.audio else None
+    width, height = video_in.codec_context.width, video_in.codec_context.height
+    rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
+    with av.open(str(target), "w") as writer:
+        codec, pix_fmt = _video_codec(target, width, height)
+        video_out = writer.add_stream(codec, rate=rate)
+        video_out.width, video_out.height, video_out.pix_fmt = width, height, pix_fmt
+        audio_out = None
+        if audio_in is not None:
+            try:
+                audio_out = writer.add_stream_from_template(audio_in)
+            except (ValueError, av.error.FFmpegError) as error:
+                log.warning("%s: audio not kept (%s)", reader.name, error)
 
-            streams = [s for s in (video_in, audio_in if audio_out else None) if s is not None]
-            for packet in reader.demux(*streams):
-                if packet.stream is video_in:
-                    for frame in packet.decode():
-                        pending.append(frame.to_ndarray(format="rgb24"))
-                        if len(pending) >= batch_size:
-                            flush()
-                elif packet.dts is not None:
-                    packet.stream = audio_out
+        written = 0
+        pending: list[np.ndarray] = []
+
+        def flush() -> None:
+            nonlocal written
+            if not pending:
+                return
+            for frame in _colorize_frames(colorizer, pending, smoother):
+                for packet in video_out.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     writer.mux(packet)
-            flush()
-            for packet in video_out.encode(None):
+            written += len(pending)
+            if on_frames:
+                on_frames(len(pending))
+            pending.clear()
+
+        streams = [s for s in (video_in, audio_in if audio_out else None) if s is not None]
+        for packet in reader.demux(*streams):
+            if packet.stream is video_in:
+                for frame in packet.decode():
+                    pending.append(frame.to_ndarray(format="rgb24"))
+                    if len(pending) >= batch_size:
+                        flush()
+            elif packet.dts is not None:
+                packet.stream = audio_out
                 writer.mux(packet)
+        flush()
+        for packet in video_out.encode(None):
+            writer.mux(packet)
     return written
 
 

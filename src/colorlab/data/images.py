@@ -94,6 +94,16 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
         raise UnreadableImageError(path, reason) from error
 
 
+def frame_count(path: Path | str) -> int:
+    """How many frames an image file holds (animated GIF, WebP, APNG, multi-page TIFF); 1 for
+    a still picture or a file that cannot be opened."""
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 1
+
+
 def resize(image: Image.Image, size: int, mode: str = "squash") -> Image.Image:
     """Resize to ``size``×``size``: ``squash`` ignores the aspect ratio (the reference's way),
     ``crop`` scales the short side to ``size`` and cuts the centre."""
