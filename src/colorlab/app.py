@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
@@ -64,6 +66,36 @@ def _user_message(error: BaseException) -> str | None:
     return None
 
 
+def _exit_if_expected(error: BaseException) -> None:
+    """Exit with one line for a user error (2) or an interruption (130 / 143); return for a
+    programming error, which keeps its traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        print("colorlab: interrupted", file=sys.stderr)
+        sys.exit(130)
+    if isinstance(error, RunInterrupted):
+        print(f"colorlab: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    message = _user_message(error)
+    if message is not None:
+        print(f"colorlab: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def one_line_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Decorate a Hydra task function so that its user errors end the process as one line
+    (before Hydra adds its own "Error executing job" line)."""
+
+    @functools.wraps(task)
+    def run(cfg: Any) -> Any:
+        try:
+            return task(cfg)
+        except (Exception, KeyboardInterrupt) as error:
+            _exit_if_expected(error)
+            raise
+
+    return run
+
+
 def run_app(hydra_main: Callable[[], object]) -> None:
     """Run a ``@hydra.main`` function; print user errors as one line and exit with status 2,
     interruptions as one line with status 130 (SIGINT) or 143 (SIGTERM).
@@ -74,15 +106,6 @@ def run_app(hydra_main: Callable[[], object]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         hydra_main()
-    except KeyboardInterrupt:
-        print("colorlab: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except RunInterrupted as interrupted:
-        print(f"colorlab: {interrupted}", file=sys.stderr)
-        sys.exit(interrupted.exit_code)
-    except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs below
-        message = _user_message(error)
-        if message is None:
-            raise
-        print(f"colorlab: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    except (Exception, KeyboardInterrupt) as error:
+        _exit_if_expected(error)
+        raise

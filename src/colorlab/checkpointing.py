@@ -47,6 +47,49 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         ) from error
 
 
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A colorlab checkpoint's contents; `ColorlabError` for a missing, unreadable (truncated,
+    not a checkpoint) or foreign file (no model config or weights in it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ColorlabError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise ColorlabError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {first})"
+        ) from error
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not hparams or "model" not in hparams or "state_dict" not in checkpoint:
+        raise ColorlabError(
+            f"{path} is not a colorlab checkpoint (no model config or weights in it)"
+        )
+    return checkpoint
+
+
+def check_resumable(path: str | Path, hparams: dict[str, Any]) -> None:
+    """Raise a `ColorlabError` unless the checkpoint at ``path`` can resume a run configured
+    with ``hparams`` (the module's): the same model, loss and optimizer."""
+    saved = read_checkpoint(path)["hyper_parameters"]
+    for group in ("model", "loss", "optimizer"):
+        then = _target(saved.get(group))
+        now = _target(hparams.get(group))
+        if then != now:
+            raise ColorlabError(
+                f"ckpt_path={path} was trained with {group} {then}, this run has {now}; resume "
+                f"with the same {group} (see {Path(path).parent.parent / 'config.yaml'}) or start "
+                "a new run without ckpt_path"
+            )
+
+
+def _target(config: Any) -> str:
+    """What a config builds: its ``_target_`` (and a regression loss's kind)."""
+    config = dict(config or {})
+    kind = f" ({config['kind']})" if "kind" in config else ""
+    return f"{config.get('_target_', 'nothing')}{kind}"
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, writing through `atomic_torch_save`."""
 

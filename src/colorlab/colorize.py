@@ -17,10 +17,11 @@ from omegaconf import DictConfig
 from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from colorlab.app import config_dir, run_app
+from colorlab.app import config_dir, one_line_errors, run_app
 from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, frame_count, open_rgb
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference import TrainedColorizer, load_colorizer
+from colorlab.validation import COLORIZE_RULES, validate
 from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video, partial_path
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def colorize_files(
 
 
 def colorize(cfg: DictConfig) -> dict[str, int]:
+    validate(cfg, COLORIZE_RULES)
     options = cfg.colorize
     jobs = plan_jobs(str(cfg.input), cfg.output, options.suffix or "", options.format)
     colorizer = load_colorizer(
@@ -181,6 +183,7 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="colorize")
+@one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
     colorize(cfg)
 

@@ -16,12 +16,13 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
 
-from colorlab.app import config_dir, refuse_used_dir, run_app
+from colorlab.app import config_dir, one_line_errors, refuse_used_dir, run_app
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.evaluation import GRAY, TABLE_COLUMNS, evaluate_colorizers, markdown_table, row_names
 from colorlab.inference import TrainedColorizer, load_colorizer, resolve_device
 from colorlab.pictures import labelled_grid
 from colorlab.tracking import build_loggers
+from colorlab.validation import EVALUATE_RULES, validate
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     paths = list(cfg.ckpt) if isinstance(cfg.ckpt, (list, ListConfig)) else [cfg.ckpt]
     if not paths:
         raise ColorlabError('ckpt is empty; pass ckpt=A.ckpt or "ckpt=[A.ckpt,B.ckpt]"')
+    validate(cfg, EVALUATE_RULES)
     check_choice("split", cfg.split, ("train", "val", "test"))
     out = Path(cfg.run_dir)
     refuse_used_dir(out, EVALUATION_OUTPUTS, "an evaluation", "choose another hydra.run.dir")
@@ -85,6 +87,7 @@ def _log_to_loggers(cfg: DictConfig, results, rows, titles) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+@one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from rich.progress import track
 from torch import Tensor
 
+from colorlab.checkpointing import read_checkpoint
 from colorlab.color import to_rgb
 from colorlab.errors import ColorlabError
 from colorlab.losses import ColorizationLoss
@@ -171,19 +172,8 @@ class ColorizationModule(L.LightningModule):
         downloaded again. Raises `ColorlabError` for a missing, corrupt or foreign file.
         """
         path = Path(path)
-        if not path.is_file():
-            raise ColorlabError(f"checkpoint {path} does not exist")
-        try:
-            checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-        except Exception as error:
-            raise ColorlabError(
-                f"checkpoint {path} cannot be read ({type(error).__name__}: {error})"
-            ) from error
-        hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-        if not hparams or "model" not in hparams or "state_dict" not in checkpoint:
-            raise ColorlabError(
-                f"{path} is not a colorlab checkpoint (no model config or weights in it)"
-            )
+        checkpoint = read_checkpoint(path, map_location)
+        hparams = checkpoint["hyper_parameters"]
         hparams, state_dict = upgrade_checkpoint(dict(hparams), checkpoint["state_dict"])
         model = copy.deepcopy(dict(hparams["model"]))
         if "pretrained" in model:

@@ -14,12 +14,13 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from colorlab.app import config_dir, refuse_used_dir, run_app
+from colorlab.app import config_dir, one_line_errors, refuse_used_dir, run_app
 from colorlab.callbacks import ColorizationSamples
-from colorlab.checkpointing import AtomicCheckpointIO
+from colorlab.checkpointing import AtomicCheckpointIO, check_resumable
 from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
+from colorlab.validation import TRAIN_RULES, validate
 
 #: What a training run writes into its run dir (Hydra's own .hydra/ and train.log aside).
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "samples", "csv", "wandb", "tensorboard")
@@ -41,6 +42,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ``samples`` (latest sample picture), ``epochs`` and ``train_batches`` run, and the
         trainer's final ``metrics``.
     """
+    validate(cfg, TRAIN_RULES)
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
     ckpt_path = cfg.get("ckpt_path")
@@ -57,8 +59,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "choose another hydra.run.dir, or resume that run with "
             f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     datamodule = instantiate(cfg.data)
     module = ColorizationModule(
@@ -69,6 +69,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         image_size=cfg.data.image_size,
         channels_last=cfg.channels_last,
     )
+    multiple = module.net.multiple
+    if cfg.data.image_size % multiple:
+        raise ColorlabError(
+            f"data.image_size={cfg.data.image_size} is not allowed for this model; use a "
+            f"multiple of {multiple} (e.g. {max(multiple, cfg.data.image_size // multiple * multiple)})"
+        )
+    if ckpt_path:
+        check_resumable(ckpt_path, module.hparams)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()]
     loggers = build_loggers(cfg.get("logger"), group=sweep_group())
     for logger in loggers:
@@ -138,6 +148,7 @@ def _finish_wandb(loggers: list) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+@one_line_errors
 def _hydra_main(cfg: DictConfig) -> float | None:
     return train(cfg)["best_score"]
 

@@ -1,0 +1,100 @@
+"""The one validation layer for config values: types, ranges and choices, checked before any
+work starts, each failure a `ColorlabError` naming the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from colorlab.errors import ColorlabError
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``key`` must satisfy ``check``; ``allowed`` says what that means, for the message."""
+
+    key: str
+    check: Callable[[object], bool]
+    allowed: str
+    optional: bool = False  # None / absent is fine
+
+
+def _integer(low: int | None = None, high: int | None = None) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False
+        return (low is None or value >= low) and (high is None or value <= high)
+
+    return check
+
+
+def _number(low: float, high: float | None = None, low_open: bool = True):
+    def check(value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        above = value > low if low_open else value >= low
+        return above and (high is None or value <= high)
+
+    return check
+
+
+def _boolean(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _bool_or_auto(value: object) -> bool:
+    return isinstance(value, bool) or value == "auto"
+
+
+#: Keys common to train, evaluate and colorize's data section.
+DATA_RULES = (
+    Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels)"),
+    Rule("data.batch_size", _integer(1, 65536), "an integer ≥ 1"),
+    Rule("data.num_workers", _integer(0, 256), "an integer ≥ 0"),
+    Rule("data.flip", _boolean, "true or false"),
+    Rule("data.pin_memory", _boolean, "true or false"),
+    Rule("data.num_images", _integer(3, 10_000_000), "an integer from 3 to 10,000,000", True),
+    Rule("data.limit", _integer(1), "a positive integer or null", True),
+    Rule("data.min_colorfulness", _number(0, low_open=False), "a number ≥ 0", True),
+)
+
+TRAIN_RULES = (
+    Rule("seed", _integer(0, 2**32 - 1), "an integer from 0 to 4294967295"),
+    Rule("channels_last", _bool_or_auto, "auto, true or false"),
+    Rule("test_after_fit", _boolean, "true or false"),
+    Rule("optimizer.lr", _number(0, 10), "a number in (0, 10]"),
+    Rule("optimizer.weight_decay", _number(0, low_open=False), "a number ≥ 0", True),
+    Rule("trainer.max_epochs", _integer(1), "an integer ≥ 1"),
+    Rule("trainer.log_every_n_steps", _integer(1), "an integer ≥ 1"),
+    Rule("trainer.check_val_every_n_epoch", _integer(1), "an integer ≥ 1"),
+    Rule("callbacks.samples.num_samples", _integer(0, 256), "an integer from 0 to 256", True),
+    Rule("callbacks.samples.table_size", _integer(0, 1024), "an integer from 0 to 1024", True),
+    *DATA_RULES,
+)
+
+EVALUATE_RULES = (
+    Rule("seed", _integer(0, 2**32 - 1), "an integer from 0 to 4294967295"),
+    Rule("num_images", _integer(1, 256), "an integer from 1 to 256"),
+    Rule("temperature", _number(0, 10), "a number in (0, 10] or null", True),
+    *DATA_RULES,
+)
+
+COLORIZE_RULES = (
+    Rule("colorize.batch_size", _integer(1, 4096), "an integer ≥ 1"),
+    Rule("colorize.size", _integer(8, 4096), "an integer from 8 to 4096 or null", True),
+    Rule("colorize.temperature", _number(0, 10), "a number in (0, 10] or null", True),
+)
+
+
+def validate(cfg: DictConfig, rules: tuple[Rule, ...]) -> None:
+    """Check every rule whose key the config has; raise on the first value that breaks one."""
+    for rule in rules:
+        value = OmegaConf.select(cfg, rule.key, default=_MISSING, throw_on_resolution_failure=False)
+        if value is _MISSING or (value is None and rule.optional):
+            continue
+        if not rule.check(value):
+            raise ColorlabError(f"{rule.key}={value!r} is not allowed; use {rule.allowed}")
