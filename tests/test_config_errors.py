@@ -1,11 +1,22 @@
 """Every bad config value is one line naming the key, the value and what is allowed, raised
 before any work; resuming from a checkpoint that cannot continue this run is one line too."""
 
+import os
+
 import pytest
 
 from colorlab.errors import ColorlabError
 from colorlab.train import train
-from conftest import TINY, compose_train, run_cli
+from conftest import TINY, colourful, compose_train, run_cli
+
+TINY_CLI = [
+    "data.image_size=32",
+    "data.num_images=24",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "trainer.accelerator=cpu",
+    "~callbacks.model_summary",
+]
 
 BAD_VALUES = [
     ("optimizer.lr=abc", "optimizer.lr='abc' is not allowed; use a number in (0, 10]"),
@@ -85,3 +96,68 @@ def test_resuming_with_another_optimizer_or_from_a_broken_checkpoint_is_one_line
     broken = compose_train(*TINY, "logger=none", f"ckpt_path={truncated}", run_dir=tmp_path / "c")
     with pytest.raises(ColorlabError, match=f"^checkpoint {truncated} cannot be read"):
         train(broken)
+
+
+def test_train_log_holds_the_console_and_errors(tmp_path):
+    ok = run_cli(
+        "colorlab.train",
+        *TINY_CLI,
+        "trainer.max_epochs=1",
+        "logger=csv",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "colorlab: run dir" in log  # the closing summary
+    assert "Trainable params" in log  # Lightning's model summary
+    bad = run_cli("colorlab.train", "seed=abc", "hydra.run.dir=bad", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert (
+        "colorlab: error: seed='abc' is not allowed" in (tmp_path / "bad" / "train.log").read_text()
+    )
+
+
+def test_a_file_where_the_run_dir_should_be_is_one_line(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    result = run_cli("colorlab.train", "hydra.run.dir=taken/run", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("colorlab: error: ")
+    assert "taken" in result.stderr.strip().splitlines()[-1]
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_wandb_online_without_a_key_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    result = run_cli("colorlab.train", *TINY_CLI, "hydra.run.dir=run", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "colorlab: error: WANDB_MODE=online but no W&B API key is configured (WANDB_API_KEY or "
+        "`wandb login`); log in, or unset WANDB_MODE to log offline"
+    )
+
+
+def test_file_names_that_are_not_utf8_are_logged_escaped(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(6):
+        colourful(seed=i).save(root / f"p{i}.png")
+    (root / os.fsdecode(b"bad-\xff.jpg")).write_bytes(b"not a picture")
+    result = run_cli(
+        "colorlab.train",
+        *(a for a in TINY_CLI if not a.startswith("data.num_images")),
+        "data=folder",
+        f"data.root={root}",
+        "data.limit=null",
+        "trainer.max_epochs=1",
+        "data.val_fraction=0.2",
+        "data.test_fraction=0.2",
+        "logger=none",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "Logging error" not in output and "UnicodeEncodeError" not in output
+    assert "bad-\\udcff.jpg" in output or "bad-\\xff.jpg" in output
+    assert "Logging error" not in (tmp_path / "run" / "train.log").read_text(errors="replace")

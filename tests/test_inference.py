@@ -317,3 +317,46 @@ def test_a_video_that_fails_half_way_leaves_no_file_under_its_name(
             colorizer, tmp_path / "clip.mp4", tmp_path / "out" / "clip.mp4", batch_size=4
         )
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_picture_over_the_pixel_limit_is_named_with_the_way_past_it(checkpoints, tmp_path):
+    colourful((48, 40)).save(tmp_path / "big.png")  # 1,920 pixels against a 0.001 MP limit
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path / 'big.png'}",
+        "output=out",
+        "colorize.max_megapixels=0.001",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2  # nothing was colorized: not a success
+    output = result.stdout + result.stderr
+    assert "big.png (Image size (1920 pixels) exceeds limit of 1000 pixels" in output
+    assert "colorize.max_megapixels raises it" in output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "colorlab: error: nothing colorized: all 1 input files were unreadable (see the warnings above)"
+    )
+    allowed = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path / 'big.png'}",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert allowed.returncode == 0 and (tmp_path / "out" / "big.png").is_file()
+
+
+def test_an_output_that_is_a_file_is_one_line(checkpoints, tmp_path):
+    colourful().save(tmp_path / "photo.png")
+    (tmp_path / "out").write_text("not a folder")
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path / 'photo.png'}",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert (
+        _refused(result)
+        == "colorlab: error: output=out is a file; give a folder for the colorized files"
+    )

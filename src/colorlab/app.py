@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +59,10 @@ def _user_message(error: BaseException) -> str | None:
             return (
                 f"{key}={wrong} does not exist; choose one of: {', '.join(sorted(cause.options))}"
             )
+    for cause in _causes(error):
+        if isinstance(cause, OSError) and cause.filename and cause.strerror:
+            # a path that cannot be written or read: no space, no permission, not a folder
+            return f"{cause.filename}: {cause.strerror}"
     if isinstance(error, (HydraException, OmegaConfBaseException)):
         # Hydra's own messages span lines (the failing call, its cause, the key): join them.
         return (
@@ -83,17 +89,59 @@ def _exit_if_expected(error: BaseException) -> None:
 
 def one_line_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Decorate a Hydra task function so that its user errors end the process as one line
-    (before Hydra adds its own "Error executing job" line)."""
+    (before Hydra adds its own "Error executing job" line). Where the config names a
+    ``console_log`` file, all that the task prints, that line included, is copied there."""
 
     @functools.wraps(task)
     def run(cfg: Any) -> Any:
-        try:
-            return task(cfg)
-        except (Exception, KeyboardInterrupt) as error:
-            _exit_if_expected(error)
-            raise
+        log = cfg.get("console_log") if hasattr(cfg, "get") else None
+        with copy_console(Path(log)) if log else contextlib.nullcontext():
+            try:
+                return task(cfg)
+            except (Exception, KeyboardInterrupt) as error:
+                _exit_if_expected(error)
+                raise
 
     return run
+
+
+_CURSOR_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-HJKSTfhl]")
+_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _Tee:
+    """A text stream that also appends what is written to a log file, without terminal
+    styles and without live redraws (progress bars repaint with cursor controls)."""
+
+    def __init__(self, stream: Any, log: Any) -> None:
+        self._stream, self._log = stream, log
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        if not _CURSOR_CONTROL.search(text):
+            self._log.write(_STYLE.sub("", text))
+            self._log.flush()
+        return written
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, flush, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def copy_console(path: Path):
+    """Copy sys.stdout and sys.stderr into ``path`` (appending) while the block runs."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    except OSError as error:
+        raise ColorlabError(f"cannot write {path}: {error.strerror or error}") from error
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Tee(stdout, log), _Tee(stderr, log)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+        log.close()
 
 
 def run_app(hydra_main: Callable[[], object]) -> None:
@@ -104,6 +152,9 @@ def run_app(hydra_main: Callable[[], object]) -> None:
     not Hydra, decides how they are shown. Programming errors keep their traceback.
     """
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         hydra_main()
     except (Exception, KeyboardInterrupt) as error:

@@ -67,6 +67,8 @@ def plan_jobs(
     if not inputs:
         raise ColorlabError(f"input={pattern} matches no image or video file")
     output = Path(output).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ColorlabError(f"output={output} is a file; give a folder for the colorized files")
     jobs = []
     for source, relative in inputs:
         extension = (
@@ -167,11 +169,17 @@ def colorize_files(
 def colorize(cfg: DictConfig) -> dict[str, int]:
     validate(cfg, COLORIZE_RULES)
     options = cfg.colorize
+    # Pillow refuses pictures above 2 × MAX_IMAGE_PIXELS (and warns above it).
+    Image.MAX_IMAGE_PIXELS = int(options.max_megapixels * 1e6) // 2
     jobs = plan_jobs(str(cfg.input), cfg.output, options.suffix or "", options.format)
     colorizer = load_colorizer(
         cfg.ckpt, device=options.device, size=options.size, temperature=options.temperature
     )
     counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
+    if counts["skipped"] and not counts["images"] and not counts["videos"]:
+        raise ColorlabError(
+            f"nothing colorized: all {counts['skipped']} input files were unreadable (see the warnings above)"
+        )
     animated = counts["first_frame_only"]
     print(
         f"colorlab: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) "

@@ -62,6 +62,23 @@ def wandb_offline_reason() -> str | None:
     return None
 
 
+def check_wandb_online() -> None:
+    """With ``WANDB_MODE=online`` (the user's explicit choice), fail at once with one line
+    when there is no API key or no way to the server, instead of W&B's minutes-long retries."""
+    if os.environ.get("WANDB_MODE") != "online":
+        return
+    if not wandb_api_key():
+        raise ColorlabError(
+            "WANDB_MODE=online but no W&B API key is configured (WANDB_API_KEY or `wandb login`); "
+            "log in, or unset WANDB_MODE to log offline"
+        )
+    if not reachable(wandb_host()):
+        raise ColorlabError(
+            f"WANDB_MODE=online but {wandb_host()} is unreachable; unset WANDB_MODE to log "
+            "offline and upload later with `wandb sync`"
+        )
+
+
 def build_loggers(config: DictConfig | None, group: str | None = None) -> list[Logger]:
     """Instantiate every logger under ``config`` (the ``logger`` group: name -> config).
 
@@ -75,6 +92,7 @@ def build_loggers(config: DictConfig | None, group: str | None = None) -> list[L
             raise ColorlabError(f"logger.{name} has no _target_; see conf/logger/ for examples")
         target = entry["_target_"]
         if target == _WANDB:
+            check_wandb_online()
             reason = wandb_offline_reason()
             if reason and not entry.get("offline"):
                 log.info("W&B runs offline: %s. Sync later with `wandb sync`.", reason)

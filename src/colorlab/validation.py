@@ -87,6 +87,7 @@ COLORIZE_RULES = (
     Rule("colorize.batch_size", _integer(1, 4096), "an integer ≥ 1"),
     Rule("colorize.size", _integer(8, 4096), "an integer from 8 to 4096 or null", True),
     Rule("colorize.temperature", _number(0, 10), "a number in (0, 10] or null", True),
+    Rule("colorize.max_megapixels", _number(0), "a number > 0 (megapixels)"),
 )
 
 

@@ -89,7 +89,12 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
             return to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        size = str(error).split(", could")[0]  # "Image size (N pixels) exceeds limit of M pixels"
+        raise UnreadableImageError(
+            path, f"{size}: Pillow's decompression-bomb guard; colorize.max_megapixels raises it"
+        ) from error
+    except (OSError, ValueError, SyntaxError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableImageError(path, reason) from error
 
