@@ -360,3 +360,30 @@ def test_an_output_that_is_a_file_is_one_line(checkpoints, tmp_path):
         _refused(result)
         == "colorlab: error: output=out is a file; give a folder for the colorized files"
     )
+
+
+def test_strip_merge_equals_the_whole_picture_merge(colorizer, monkeypatch):
+    from colorlab import inference
+    from colorlab.color import lab_batch, to_rgb
+    from colorlab.data.images import to_uint8_chw
+    from colorlab.pictures import to_pil
+
+    picture = colourful((517, 333), seed=4)
+    L = lab_batch(to_uint8_chw(picture)[None])["L"]
+    ab_small = torch.rand(1, 2, 32, 32, generator=torch.Generator().manual_seed(0)) - 0.5
+    whole = np.asarray(
+        to_pil(
+            to_rgb(L, torch.nn.functional.interpolate(ab_small, size=(333, 517), mode="bilinear"))[
+                0
+            ]
+        )
+    ).astype(int)
+    monkeypatch.setattr(inference, "STRIP_PIXELS", 517 * 10 + 3)  # 34 strips of 10 rows
+    strips = np.asarray(colorizer.merge(L, ab_small)).astype(int)
+    assert strips.shape == whole.shape and np.abs(strips - whole).max() <= 1
+    assert (strips != whole).mean() < 0.001
+    # and the whole API path: strips or not, the same picture
+    monkeypatch.setattr(inference, "STRIP_PIXELS", 2_000_000)
+    one = np.asarray(colorizer.colorize(picture)).astype(int)
+    monkeypatch.setattr(inference, "STRIP_PIXELS", 517 * 7)
+    assert np.abs(np.asarray(colorizer.colorize(picture)).astype(int) - one).max() <= 1

@@ -26,6 +26,8 @@ from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_vide
 
 log = logging.getLogger(__name__)
 
+#: Pictures are batched up to ``batch_size`` and up to this many pixels in all.
+BATCH_PIXELS = 32_000_000
 OUTPUT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
 _SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
 
@@ -131,23 +133,35 @@ def colorize_files(
     )
     with Progress(*columns) as progress:
         task = progress.add_task("images", total=len(images)) if images else None
-        for start in range(0, len(images), batch_size):
-            chunk, pictures = [], []
-            for job in images[start : start + batch_size]:
-                try:
-                    pictures.append(open_rgb(job.source))
-                    chunk.append(job)
-                except UnreadableImageError as error:
-                    log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
-                    counts["skipped"] += 1
-            for job in chunk:
-                if (frames := frame_count(job.source)) > 1:
-                    log.warning("%s has %d frames: only the first is colorized", job.source, frames)
-                    counts["first_frame_only"] += 1
-            for job, result in zip(chunk, colorizer.colorize_batch(pictures) if pictures else []):
+        chunk: list[tuple[Job, Image.Image]] = []
+
+        def flush() -> None:
+            pictures = [picture for _, picture in chunk]
+            for (job, _), result in zip(chunk, colorizer.colorize_batch(pictures)):
                 _save(result, job.target)
                 counts["images"] += 1
-            progress.advance(task, len(images[start : start + batch_size]))
+                progress.advance(task)
+            chunk.clear()
+
+        for job in images:
+            try:
+                picture = open_rgb(job.source)
+            except UnreadableImageError as error:
+                log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
+                counts["skipped"] += 1
+                progress.advance(task)
+                continue
+            if (frames := frame_count(job.source)) > 1:
+                log.warning("%s has %d frames: only the first is colorized", job.source, frames)
+                counts["first_frame_only"] += 1
+            pixels = sum(p.width * p.height for _, p in chunk)
+            if chunk and pixels + picture.width * picture.height > BATCH_PIXELS:
+                flush()  # a large photo is colorized on its own: one photo's buffers at a time
+            chunk.append((job, picture))
+            if len(chunk) >= batch_size:
+                flush()
+        if chunk:
+            flush()
         for job in videos:
             frames = progress.add_task(f"{job.source.name}", total=None)
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,10 @@ from colorlab.data.images import to_rgb as pil_to_rgb
 from colorlab.errors import ColorlabError
 from colorlab.models.heads import check_temperature
 from colorlab.module import ColorizationModule
-from colorlab.pictures import to_pil
 
 ImageLike = str | Path | Image.Image | np.ndarray
+#: Pixels per strip when merging at full resolution (bounds the float buffers to ~100 MB).
+STRIP_PIXELS = 2_000_000
 ORIENTATION = 0x0112  # the EXIF tag
 
 
@@ -137,23 +139,70 @@ class TrainedColorizer:
         return self.enlarge(self.predict_small_ab(self.shrink(L)), L.shape[-2:])
 
     def merge(self, L: Tensor, ab_small: Tensor) -> Image.Image:
-        """Full-size L (1×1×H×W) + model-size ab (1×2×s×s) -> PIL RGB of size W×H."""
-        return to_pil(to_rgb(L, self.enlarge(ab_small, L.shape[-2:]))[0])
+        """Full-size L (1×1×H×W) + model-size ab (1×2×s×s) -> PIL RGB of size W×H.
 
-    def _lightness(self, picture: Image.Image) -> Tensor:
-        """1×1×H×W L of a picture, on the device."""
-        return lab_batch(to_uint8_chw(picture).to(self.device).unsqueeze(0))["L"]
+        Equal to ``to_rgb(L, enlarge(ab_small))`` but computed in strips of rows, so that
+        no full-size float copy of ab, Lab or RGB ever exists (bounded memory for any size).
+        """
+        return self._merge(ab_small, L.shape[-2:], lambda r0, r1: L[..., r0:r1, :])
+
+    def _merge(self, ab_small: Tensor, size: tuple[int, int], lightness_rows) -> Image.Image:
+        """Merge strip by strip; ``lightness_rows(r0, r1)`` gives L of rows r0..r1 (1×1×n×W)."""
+        height, width = size
+        ab_small = ab_small.to(self.device, torch.float32)
+        # Bilinear upsampling is separable: columns now (2×s×W, small), rows per strip.
+        ab_wide = F.interpolate(
+            ab_small, size=(ab_small.shape[-2], width), mode="bilinear", align_corners=False
+        )
+        out = np.empty((height, width, 3), np.uint8)
+        rows = max(1, STRIP_PIXELS // width)
+        for r0 in range(0, height, rows):
+            r1 = min(height, r0 + rows)
+            ab = _upsample_rows(ab_wide, r0, r1, height)
+            rgb = to_rgb(lightness_rows(r0, r1).to(self.device, torch.float32), ab)[0]
+            out[r0:r1] = (rgb.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+        return Image.fromarray(out, mode="RGB")
+
+    def _lightness_rows(self, picture: Image.Image, r0: int, r1: int) -> Tensor:
+        """L of rows r0..r1 of a picture: 1×1×(r1−r0)×W on the device."""
+        strip = picture.crop((0, r0, picture.width, r1))
+        return lab_batch(to_uint8_chw(strip).to(self.device).unsqueeze(0))["L"]
+
+    def _small_lightness(self, picture: Image.Image) -> Tensor:
+        """The picture's L at the model's size (1×1×s×s), from its full-size L built strip by
+        strip (the only full-size buffer, freed on return)."""
+        L = torch.empty(1, 1, picture.height, picture.width, device=self.device)
+        rows = max(1, STRIP_PIXELS // picture.width)
+        for r0 in range(0, picture.height, rows):
+            r1 = min(picture.height, r0 + rows)
+            L[..., r0:r1, :] = self._lightness_rows(picture, r0, r1)
+        return self.shrink(L)
 
     @torch.no_grad()
     def colorize_batch(self, images: Sequence[ImageLike]) -> list[Image.Image]:
-        """Colorize several pictures in one model pass; each keeps its own size."""
-        lightness = [self._lightness(as_rgb_image(image)) for image in images]
-        ab_small = self.predict_small_ab(torch.cat([self.shrink(L) for L in lightness]))
-        return [self.merge(L, ab[None]) for L, ab in zip(lightness, ab_small)]
+        """Colorize several pictures in one model pass; each keeps its own size. Memory is
+        bounded by the pictures themselves plus one full-size L at a time."""
+        pictures = [as_rgb_image(image) for image in images]
+        ab_small = self.predict_small_ab(torch.cat([self._small_lightness(p) for p in pictures]))
+        return [
+            self._merge(ab[None], (p.height, p.width), partial(self._lightness_rows, p))
+            for p, ab in zip(pictures, ab_small)
+        ]
 
     def colorize(self, image: ImageLike) -> Image.Image:
         """Colorize one picture (path, PIL image or array); a PIL RGB image of its size."""
         return self.colorize_batch([image])[0]
+
+
+def _upsample_rows(ab_wide: Tensor, r0: int, r1: int, height: int) -> Tensor:
+    """Rows r0..r1 of ``ab_wide`` (B×2×h×W) bilinearly upsampled to ``height`` rows, exactly as
+    `torch.nn.functional.interpolate` (``align_corners=False``) computes them."""
+    h = ab_wide.shape[-2]
+    source = ((torch.arange(r0, r1, device=ab_wide.device) + 0.5) * (h / height) - 0.5).clamp(min=0)
+    below = source.floor().long().clamp(max=h - 1)
+    above = (below + 1).clamp(max=h - 1)
+    weight = (source - below).view(1, 1, -1, 1)
+    return ab_wide[..., below, :] * (1 - weight) + ab_wide[..., above, :] * weight
 
 
 def load_colorizer(
