@@ -120,7 +120,7 @@ def test_classification_checkpoint_colorizes_photos_and_videos_in_a_fresh_proces
         cwd=tmp_path,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1].== (
+    assert bad.stderr.strip().splitlines()[-1] == (
         "colorlab: error: colorize.temperature=0 is not allowed; use a number in (0, 10] or null"
     )
 
