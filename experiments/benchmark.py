@@ -2,17 +2,23 @@
 
 python experiments/benchmark.py train --model baseline --size 64 [--batch 32] [--loss mse] [--device cpu] [OVERRIDES]
 python experiments/benchmark.py colorize --ckpt best.ckpt --size 1024 [--model-size 256] [--device cpu]
+python experiments/benchmark.py memory --ckpt best.ckpt --megapixels 27 108
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+import tempfile
 import time
 
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from PIL import Image
 
 from colorlab.app import config_dir
 from colorlab.color import lab_batch
@@ -111,6 +117,65 @@ def colorize_throughput(
     }
 
 
+# The child reports its own peak: VmHWM of /proc/self/status is per address space (ru_maxrss
+# would carry over this parent's footprint across fork + exec).
+_PEAK_RSS_CHILD = """
+import sys
+from colorlab.colorize import main
+sys.argv = sys.argv[1:]
+code = 0
+try:
+    main()
+except SystemExit as error:
+    code = error.code or 0
+status = open("/proc/self/status").read()
+print("peak_rss_kb", status.split("VmHWM:")[1].split()[0])
+sys.exit(code)
+"""
+
+
+def colorize_memory(ckpt: str, megapixels: float, device: str) -> dict:
+    """Peak resident memory of ``python -m colorlab.colorize`` on one 4:3 JPEG photo of
+    ``megapixels`` (a smooth colourful picture written to a temporary folder)."""
+    width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
+    height = int(round(width * 3 / 4))
+    with tempfile.TemporaryDirectory() as folder:
+        y, x = np.ogrid[0:height, 0:width]
+        picture = np.empty((height, width, 3), np.uint8)
+        picture[..., 0] = (127 + 120 * np.sin(x / 700.0)).astype(np.uint8)
+        picture[..., 1] = (127 + 120 * np.cos(y / 500.0)).astype(np.uint8)
+        picture[..., 2] = ((x + y) % 256).astype(np.uint8)
+        Image.fromarray(picture).save(f"{folder}/photo.jpg", quality=90)
+        del picture
+        command = [
+            sys.executable,
+            "-c",
+            _PEAK_RSS_CHILD,
+            "colorize",
+            f"ckpt={ckpt}",
+            f"input={folder}/photo.jpg",
+            f"output={folder}/out",
+            f"colorize.device={device}",
+            "colorize.max_megapixels=400",
+        ]
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if result.returncode:
+            raise SystemExit(result.stderr[-2000:])
+        with Image.open(f"{folder}/out/photo.jpg") as out:
+            assert out.size == (width, height)
+    peak_kb = int(result.stdout.split("peak_rss_kb")[-1].split()[0])
+    return {
+        "bench": "colorize_memory",
+        "megapixels": round(width * height / 1e6, 1),
+        "size": f"{width}x{height}",
+        "device": device,
+        "peak_rss_gb": round(peak_kb / 1024**2, 2),
+        "seconds": round(seconds, 1),
+    }
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,7 +199,15 @@ if __name__ == "__main__":
     colorize.add_argument(
         "--model-size", type=int, default=None, help="default: the size it was trained at"
     )
+    memory = sub.add_parser("memory")
+    memory.add_argument("--ckpt", required=True)
+    memory.add_argument("--megapixels", type=float, nargs="+", default=[27, 108])
+    memory.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    if args.bench == "memory":
+        for megapixels in args.megapixels:
+            print(json.dumps(colorize_memory(args.ckpt, megapixels, args.device)), flush=True)
+        raise SystemExit(0)
     if args.bench == "train":
         result = train_throughput(
             args.model,

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from colorlab.app import config_dir, one_line_errors, run_app
 from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, frame_count, open_rgb
 from colorlab.errors import ColorlabError, check_choice
-from colorlab.inference import TrainedColorizer, load_colorizer
+from colorlab.inference import TrainedColorizer, load_colorizer, return_freed_memory_to_the_os
 from colorlab.validation import COLORIZE_RULES, validate
 from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video, partial_path
 
@@ -183,6 +183,7 @@ def colorize_files(
 def colorize(cfg: DictConfig) -> dict[str, int]:
     validate(cfg, COLORIZE_RULES)
     options = cfg.colorize
+    return_freed_memory_to_the_os()
     # Pillow refuses pictures above 2 × MAX_IMAGE_PIXELS (and warns above it).
     Image.MAX_IMAGE_PIXELS = int(options.max_megapixels * 1e6) // 2
     jobs = plan_jobs(str(cfg.input), cfg.output, options.suffix or "", options.format)

@@ -13,6 +13,7 @@ the model.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -24,16 +25,15 @@ from PIL import Image, ImageOps
 from torch import Tensor
 
 from colorlab.color import lab_batch, to_rgb
-from colorlab.data.images import open_rgb, to_uint8_chw
+from colorlab.data.images import ORIENTATION, open_rgb, to_uint8_chw
 from colorlab.data.images import to_rgb as pil_to_rgb
 from colorlab.errors import ColorlabError
 from colorlab.models.heads import check_temperature
 from colorlab.module import ColorizationModule
 
 ImageLike = str | Path | Image.Image | np.ndarray
-#: Pixels per strip when merging at full resolution (bounds the float buffers to ~100 MB).
-STRIP_PIXELS = 2_000_000
-ORIENTATION = 0x0112  # the EXIF tag
+#: Pixels per strip when merging at full resolution (bounds the float buffers to ~60 MB).
+STRIP_PIXELS = 1_000_000
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -154,14 +154,15 @@ class TrainedColorizer:
         ab_wide = F.interpolate(
             ab_small, size=(ab_small.shape[-2], width), mode="bilinear", align_corners=False
         )
-        out = np.empty((height, width, 3), np.uint8)
+        out = Image.new("RGB", (width, height))
         rows = max(1, STRIP_PIXELS // width)
         for r0 in range(0, height, rows):
             r1 = min(height, r0 + rows)
             ab = _upsample_rows(ab_wide, r0, r1, height)
             rgb = to_rgb(lightness_rows(r0, r1).to(self.device, torch.float32), ab)[0]
-            out[r0:r1] = (rgb.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
-        return Image.fromarray(out, mode="RGB")
+            strip = (rgb.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+            out.paste(Image.fromarray(np.ascontiguousarray(strip), mode="RGB"), (0, r0))
+        return out
 
     def _lightness_rows(self, picture: Image.Image, r0: int, r1: int) -> Tensor:
         """L of rows r0..r1 of a picture: 1×1×(r1−r0)×W on the device."""
@@ -169,14 +170,17 @@ class TrainedColorizer:
         return lab_batch(to_uint8_chw(strip).to(self.device).unsqueeze(0))["L"]
 
     def _small_lightness(self, picture: Image.Image) -> Tensor:
-        """The picture's L at the model's size (1×1×s×s), from its full-size L built strip by
-        strip (the only full-size buffer, freed on return)."""
-        L = torch.empty(1, 1, picture.height, picture.width, device=self.device)
+        """The picture's L at the model's size (1×1×s×s), as `shrink` of its full-size L but
+        strip by strip: antialiased bilinear resizing is separable, so each strip is narrowed
+        to s columns, then the H×s stack is resized to s rows (no full-size float buffer)."""
         rows = max(1, STRIP_PIXELS // picture.width)
-        for r0 in range(0, picture.height, rows):
-            r1 = min(picture.height, r0 + rows)
-            L[..., r0:r1, :] = self._lightness_rows(picture, r0, r1)
-        return self.shrink(L)
+        narrow = [
+            _resize(
+                self._lightness_rows(picture, r0, min(picture.height, r0 + rows)), None, self.size
+            )
+            for r0 in range(0, picture.height, rows)
+        ]
+        return _resize(torch.cat(narrow, dim=-2), self.size, None)
 
     @torch.no_grad()
     def colorize_batch(self, images: Sequence[ImageLike]) -> list[Image.Image]:
@@ -192,6 +196,27 @@ class TrainedColorizer:
     def colorize(self, image: ImageLike) -> Image.Image:
         """Colorize one picture (path, PIL image or array); a PIL RGB image of its size."""
         return self.colorize_batch([image])[0]
+
+
+def return_freed_memory_to_the_os() -> None:
+    """Make glibc hand large freed buffers back to the OS (Linux; elsewhere nothing).
+
+    glibc serves buffers of up to 32 MB from its heap once one has been freed (its mmap
+    threshold rises), and keeps them: strip-wise colorizing of a 100-megapixel photo then
+    holds ~1 GB it no longer uses. Fixing the threshold at 1 MB keeps the peak at what the
+    photo needs. `colorlab.colorize` calls this; it is process-wide.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+def _resize(L: Tensor, height: int | None, width: int | None) -> Tensor:
+    """Antialiased bilinear resize of B×1×H×W along one axis (None keeps that axis)."""
+    size = (height or L.shape[-2], width or L.shape[-1])
+    return F.interpolate(L, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 def _upsample_rows(ab_wide: Tensor, r0: int, r1: int, height: int) -> Tensor:

@@ -73,6 +73,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+ORIENTATION = 0x0112  # the EXIF tag
+
+
 def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
     """Decode ``path`` as upright 8-bit sRGB (EXIF orientation applied).
 
@@ -88,7 +91,9 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            if image.getexif().get(ORIENTATION, 1) != 1:  # transposing copies: only if needed
+                image = ImageOps.exif_transpose(image)
+            return to_rgb(image)
     except Image.DecompressionBombError as error:
         size = str(error).split(", could")[0]  # "Image size (N pixels) exceeds limit of M pixels"
         raise UnreadableImageError(
