@@ -161,3 +161,29 @@ def test_file_names_that_are_not_utf8_are_logged_escaped(tmp_path):
     assert "Logging error" not in output and "UnicodeEncodeError" not in output
     assert "bad-\\udcff.jpg" in output or "bad-\\xff.jpg" in output
     assert "Logging error" not in (tmp_path / "run" / "train.log").read_text(errors="replace")
+
+
+def test_evaluate_with_no_rows_is_one_line_before_writing(checkpoints, tmp_path):
+    result = run_cli(
+        "colorlab.evaluate",
+        f"ckpt={checkpoints['baseline']}",
+        "num_images=0",
+        "hydra.run.dir=eval",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "colorlab: error: num_images=0 is not allowed; use an integer from 1 to 256"
+    )
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_resuming_from_a_foreign_checkpoint_is_one_line(tmp_path):
+    import torch
+
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "epoch": 3}, foreign)
+    cfg = compose_train(*TINY, "logger=none", f"ckpt_path={foreign}", run_dir=tmp_path / "run")
+    with pytest.raises(ColorlabError, match=f"^{foreign} is not a colorlab checkpoint"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
