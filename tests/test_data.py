@@ -33,6 +33,16 @@ def test_synthetic_sky_is_blue_above_and_ground_varies():
     assert scenes[:, -8:].std(axis=0).mean() > 20  # grass, water and streets differ
 
 
+def test_dusk_skies_are_as_light_as_day_skies_but_another_colour():
+    day = np.stack([render_scene(0, i, 64, dusk_fraction=0.0) for i in range(6)]).astype(float)
+    dusk = np.stack([render_scene(0, i, 64, dusk_fraction=1.0) for i in range(6)]).astype(float)
+    assert np.array_equal(day[0], render_scene(0, 0, 64))  # 0: the scenes of before
+    top_day, top_dusk = day[:, :3].mean(axis=(0, 1, 2)), dusk[:, :3].mean(axis=(0, 1, 2))
+    assert top_day[2] > top_day[0] + 40 and top_dusk[0] > top_day[0] + 40  # blue vs violet
+    gray = lambda rgb: rgb @ np.array([0.299, 0.587, 0.114])  # noqa: E731
+    assert abs(gray(top_day) - gray(top_dusk)) < 15  # about as light
+
+
 def test_synthetic_splits_are_disjoint_ranges():
     dm = SyntheticDataModule(num_images=20, val_fraction=0.2, test_fraction=0.1, image_size=16)
     dm.setup()

@@ -60,6 +60,7 @@ DATA_RULES = (
     Rule("data.num_images", _integer(3, 10_000_000), "an integer from 3 to 10,000,000", True),
     Rule("data.limit", _integer(1), "a positive integer or null", True),
     Rule("data.min_colorfulness", _number(0, low_open=False), "a number ≥ 0", True),
+    Rule("data.dusk_fraction", _number(0, 1, low_open=False), "a number in [0, 1]", True),
 )
 
 TRAIN_RULES = (

@@ -115,17 +115,20 @@ class ColorizationDataModule(L.LightningDataModule):
 
 
 class SyntheticDataModule(ColorizationDataModule):
-    """``data=synthetic``: `SyntheticScenes`, split into disjoint index ranges."""
+    """``data=synthetic``: `SyntheticScenes`, split into disjoint index ranges;
+    ``dusk_fraction`` of them with evening skies whose colour the gray picture cannot tell."""
 
     def __init__(
         self,
         num_images: int = 2000,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
+        dusk_fraction: float = 0.0,
         **common,
     ) -> None:
         super().__init__(**common)
         _check_fractions(val_fraction, test_fraction)
+        self.dusk_fraction = dusk_fraction
         if num_images < 3:
             raise ColorlabError(
                 f"data.num_images={num_images} must be at least 3 (train, val, test)"
@@ -143,7 +146,9 @@ class SyntheticDataModule(ColorizationDataModule):
         starts = {"train": 0, "val": n_train, "test": n_train + n_val}
         sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.datasets = {
-            split: SyntheticScenes(sizes[split], self.image_size, self.seed, starts[split])
+            split: SyntheticScenes(
+                sizes[split], self.image_size, self.seed, starts[split], self.dusk_fraction
+            )
             for split in SPLITS
         }
 

@@ -15,6 +15,10 @@ from torch.utils.data import Dataset
 
 _SKY_TOP = np.array([0.16, 0.36, 0.78], np.float32)
 _SKY_HORIZON = np.array([0.72, 0.84, 0.96], np.float32)
+# An evening sky of the day sky's lightness (L* 39 and 84 against 42 and 84): from gray alone
+# the two cannot be told apart, so a model must guess; regression losses average them to grey.
+_DUSK_TOP = np.array([0.47, 0.30, 0.52], np.float32)
+_DUSK_HORIZON = np.array([0.98, 0.78, 0.62], np.float32)
 _SUN = np.array([1.0, 0.86, 0.25], np.float32)
 _CLOUD = np.array([0.97, 0.97, 0.98], np.float32)
 _ROCK = np.array([0.46, 0.40, 0.34], np.float32)
@@ -64,17 +68,23 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
     canvas += alpha * colour
 
 
-def render_scene(seed: int, index: int, size: int) -> np.ndarray:
-    """One scene as a size×size×3 uint8 RGB array, fixed by (seed, index)."""
+def render_scene(seed: int, index: int, size: int, dusk_fraction: float = 0.0) -> np.ndarray:
+    """One scene as a size×size×3 uint8 RGB array, fixed by (seed, index, dusk_fraction).
+
+    ``dusk_fraction`` of the skies are evening skies (violet to peach) as light as the blue
+    ones: colour that the gray picture cannot tell (0 draws nothing: the scenes are those of
+    earlier versions)."""
     rng = np.random.default_rng([seed, index])
     y, x = np.meshgrid(*(np.linspace(0, 1, size, dtype=np.float32),) * 2, indexing="ij")
     horizon = rng.uniform(0.4, 0.68)
     ground_kind = rng.choice(["grass", "water", "city"])
 
-    # Sky: deep blue at the top, pale at the horizon, with a little hue jitter.
+    # Sky: deep blue at the top, pale at the horizon, with a little hue jitter (or at dusk).
     t = np.clip(y / horizon, 0, 1)[..., None]
-    top = np.clip(_SKY_TOP + rng.normal(0, 0.04, 3).astype(np.float32), 0, 1)
-    canvas = (1 - t) * top + t * _SKY_HORIZON
+    dusk = dusk_fraction > 0 and rng.random() < dusk_fraction
+    sky_top, sky_horizon = (_DUSK_TOP, _DUSK_HORIZON) if dusk else (_SKY_TOP, _SKY_HORIZON)
+    top = np.clip(sky_top + rng.normal(0, 0.04, 3).astype(np.float32), 0, 1)
+    canvas = (1 - t) * top + t * sky_horizon
 
     if rng.random() < 0.55:  # sun with a soft glow
         cy, cx = rng.uniform(0.08, horizon * 0.6), rng.uniform(0.1, 0.9)
@@ -151,11 +161,19 @@ class SyntheticScenes(Dataset):
     Items are 3×image_size×image_size uint8 RGB tensors.
     """
 
-    def __init__(self, length: int, image_size: int, seed: int = 0, first_index: int = 0) -> None:
+    def __init__(
+        self,
+        length: int,
+        image_size: int,
+        seed: int = 0,
+        first_index: int = 0,
+        dusk_fraction: float = 0.0,
+    ) -> None:
         self.length = length
         self.image_size = image_size
         self.seed = seed
         self.first_index = first_index
+        self.dusk_fraction = dusk_fraction
 
     def __len__(self) -> int:
         return self.length
@@ -163,5 +181,7 @@ class SyntheticScenes(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.length:
             raise IndexError(index)
-        scene = render_scene(self.seed, self.first_index + index, self.image_size)
+        scene = render_scene(
+            self.seed, self.first_index + index, self.image_size, self.dusk_fraction
+        )
         return torch.from_numpy(scene).permute(2, 0, 1).contiguous()
