@@ -3,6 +3,7 @@ without rebalancing. Each trains the baseline identically (same data, epochs, op
 seed); the last checkpoints are then scored together on the validation split.
 
     python experiments/compare_losses.py --epochs 6 [--size 64] [--limit 2000] [--out runs/losses]
+    python experiments/compare_losses.py loss.colorfulness_weight=0.02 --only mse+colorfulness
 
 Prints one JSON line per variant (training images/s included) and a Markdown table; the
 side-by-side picture is ``python -m colorlab.evaluate`` over the printed checkpoints.
@@ -36,7 +37,15 @@ VARIANTS = {
 }
 
 
-def compare(epochs: int, size: int, limit: int, out: Path, root: Path, extra: list[str]) -> dict:
+def compare(
+    epochs: int,
+    size: int,
+    limit: int,
+    out: Path,
+    root: Path,
+    extra: list[str],
+    only: list[str] | None = None,
+) -> dict:
     common = [
         "data=folder",
         f"data.root={root}",
@@ -51,13 +60,14 @@ def compare(epochs: int, size: int, limit: int, out: Path, root: Path, extra: li
         "test_after_fit=false",
         "~callbacks.model_summary",
         "~callbacks.progress_bar",
-        *extra,
     ]
     checkpoints, speeds = {}, {}
     for name, overrides in VARIANTS.items():
+        if only and name not in only:
+            continue
         run_dir = out / name.replace(", ", "_").replace(" ", "_").replace("+", "_")
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose("train", overrides=[f"run_dir={run_dir}", *common, *overrides])
+            cfg = compose("train", overrides=[f"run_dir={run_dir}", *common, *overrides, *extra])
         start = time.perf_counter()
         summary = train(cfg)
         seconds = time.perf_counter() - start
@@ -91,6 +101,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--root", type=Path, default=Path(os.environ.get("COLORLAB_SCENES", DEFAULT_SCENES))
     )
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants")
     parser.add_argument("overrides", nargs="*", help="more config overrides for every variant")
     args = parser.parse_intermixed_args()
-    compare(args.epochs, args.size, args.limit, args.out, args.root, args.overrides)
+    compare(args.epochs, args.size, args.limit, args.out, args.root, args.overrides, args.only)

@@ -1,4 +1,5 @@
-"""Shared plumbing of the Hydra entry points: where conf/ is, and one-line user errors."""
+"""Shared plumbing of the Hydra entry points: where conf/ is, one-line user errors and exit
+codes, the copy of the console in train.log, and refusing folders that hold another run."""
 
 from __future__ import annotations
 
