@@ -184,8 +184,8 @@ class TrainedColorizer:
 
     @torch.no_grad()
     def colorize_batch(self, images: Sequence[ImageLike]) -> list[Image.Image]:
-        """Colorize several pictures in one model pass; each keeps its own size. Memory is
-        bounded by the pictures themselves plus one full-size L at a time."""
+        """Colorize several pictures in one model pass; each keeps its own size. Beyond the
+        pictures and their outputs, memory is bounded: all float work runs in strips of rows."""
         pictures = [as_rgb_image(image) for image in images]
         ab_small = self.predict_small_ab(torch.cat([self._small_lightness(p) for p in pictures]))
         return [
