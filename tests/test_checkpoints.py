@@ -43,7 +43,7 @@ def test_last_checkpoint_is_the_last_epoch_even_without_improvement(tmp_path):
     checkpoints = tmp_path / "run" / "checkpoints"
     assert [p.name for p in checkpoints.glob("best-*.ckpt")] == ["best-000.ckpt"]
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
-    assert not list(checkpoints.glob(".*tmp"))  # no temporary files left behind
+    assert not list(checkpoints.glob(".*"))  # no temporary files left behind
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from colorlab.errors import ColorlabError
+from colorlab.files import written_atomically
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -24,14 +25,11 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     one. Raises `ColorlabError` naming the path for OS errors (no space, no permission).
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as file:
+        with written_atomically(path) as temporary, open(temporary, "wb") as file:
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
         with contextlib.suppress(OSError):  # make the rename durable where the OS allows
             directory = os.open(path.parent, os.O_RDONLY)
             try:
@@ -39,8 +37,6 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
             finally:
                 os.close(directory)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise ColorlabError(
             f"cannot write checkpoint {path}: {error.strerror or error}; free space or choose "
             "another run dir (hydra.run.dir=…)"

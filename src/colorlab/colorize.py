@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from colorlab.app import config_dir, one_line_errors, run_app
 from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, frame_count, open_rgb
 from colorlab.errors import ColorlabError, check_choice
+from colorlab.files import written_atomically
 from colorlab.inference import TrainedColorizer, load_colorizer, return_freed_memory_to_the_os
 from colorlab.validation import COLORIZE_RULES, validate
-from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video, partial_path
+from colorlab.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +99,11 @@ def plan_jobs(
 def _save(picture: Image.Image, target: Path) -> None:
     """Write ``picture`` to a temporary file beside ``target``, then rename it into place;
     an OS error (no space, no permission) is a `ColorlabError` naming the path."""
-    temporary = partial_path(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(temporary, **_SAVE_OPTIONS.get(target.suffix.lower(), {}))
-        os.replace(temporary, target)
+        with written_atomically(target) as temporary:
+            picture.save(temporary, **_SAVE_OPTIONS.get(target.suffix.lower(), {}))
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise ColorlabError(f"cannot write {target}: {error.strerror or error}") from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def colorize_files(

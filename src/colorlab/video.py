@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 
 from colorlab.color import lab_batch
 from colorlab.errors import ColorlabError
+from colorlab.files import written_atomically
 from colorlab.inference import TrainedColorizer
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,6 @@ VIDEO_EXTENSIONS = frozenset(
 def is_video(path: Path) -> bool:
     """Whether ``path`` names a video file (by its extension)."""
     return path.suffix.lower() in VIDEO_EXTENSIONS
-
-
-def partial_path(target: Path) -> Path:
-    """Where an output is written until it is complete: a hidden file beside ``target``
-    with the same extension (so that writers pick the same format)."""
-    return target.with_name(f".{target.stem}.partial{target.suffix}")
 
 
 def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
@@ -85,15 +79,8 @@ def colorize_video(
     with reader:
         if not reader.streams.video:
             raise ColorlabError(f"{source}: has no video stream")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = partial_path(target)  # renamed to target only once complete
-        try:
-            written = _transcode(colorizer, reader, partial, batch_size, smoother, on_frames)
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    return written
+        with written_atomically(target) as partial:  # renamed to target once complete
+            return _transcode(colorizer, reader, partial, batch_size, smoother, on_frames)
 
 
 def _transcode(

@@ -22,9 +22,6 @@ HEADS = ("regression", "classification")
 class RegressionHead(nn.Module):
     """ab directly: a 3×3 conv to 2 channels (a, b) and tanh. Output B×2×H×W in (-1, 1)."""
 
-    kind = "regression"
-    downsample = 1
-
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, 2, 3, padding=1)
@@ -47,27 +44,18 @@ class ClassificationHead(nn.Module):
     bin, T = 1: the mean).
     """
 
-    kind = "classification"
-
     def __init__(
         self, in_channels: int, downsample: int = 4, temperature: float = 0.38, hidden: int = 128
     ) -> None:
         super().__init__()
-        if downsample < 1:
-            raise ColorlabError(f"loss.downsample={downsample} must be a positive integer")
         check_temperature(temperature, "loss.temperature")
         self.register_buffer("bins", ab_gamut(), persistent=False)  # Q×2, Lab units
-        self.downsample = int(downsample)
         self.temperature = float(temperature)
         self.pool = nn.AvgPool2d(downsample) if downsample > 1 else nn.Identity()
         self.hidden = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True)
         )
         self.conv = nn.Conv2d(hidden, len(self.bins), 1)
-
-    @property
-    def num_bins(self) -> int:
-        return len(self.bins)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.conv(self.hidden(self.pool(features)))
