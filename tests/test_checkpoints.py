@@ -98,10 +98,15 @@ def test_an_interrupted_run_saves_says_so_exits_non_zero_and_resumes(tmp_path, s
     assert message.endswith(f"resume with ckpt_path={last}")
     state = torch.load(last, weights_only=False)
     stopped_in = state["epoch"]
-    assert (
-        stopped_in >= 1
-        and state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] == stopped_in
-    )
+    # The signal lands in an epoch's batches (processed == epoch) or between its last batch
+    # and its end-of-epoch hooks (processed == epoch + 1); Lightning resumes both.
+    processed = state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    assert stopped_in >= 1 and processed in (stopped_in, stopped_in + 1)
+    _assert_resumes(tmp_path, last, stopped_in)
+
+
+def _assert_resumes(tmp_path, last, stopped_in):
+    """Resuming from ``last`` with two epochs more to go ends at the epoch after ``stopped_in``."""
     resumed = run_cli(
         "colorlab.train",
         *TINY,
@@ -113,6 +118,38 @@ def test_an_interrupted_run_saves_says_so_exits_non_zero_and_resumes(tmp_path, s
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
     assert final["epoch"] == stopped_in + 1
+
+
+INTERRUPT_AT_EPOCH_END = """
+import os, signal
+import lightning as L
+
+class InterruptAtEpochEnd(L.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def test_an_interrupt_at_an_epochs_end_resumes_with_the_next_epoch(tmp_path):
+    # Deterministic twin of the test above for its rarer timing: epoch 2 trained and validated,
+    # its checkpoint hooks not yet run.
+    (tmp_path / "interrupter.py").write_text(INTERRUPT_AT_EPOCH_END)
+    interrupted = run_cli(
+        "colorlab.train",
+        *TINY,
+        "trainer.max_epochs=200",
+        "+callbacks.interrupt._target_=interrupter.InterruptAtEpochEnd",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert interrupted.returncode == 130, interrupted.stderr[-3000:]
+    assert interrupted.stderr.strip().splitlines()[-1] == (
+        f"colorlab: interrupted by SIGINT in epoch 2; resume with ckpt_path={last}"
+    )
+    assert torch.load(last, weights_only=False)["epoch"] == 2
+    _assert_resumes(tmp_path, last, stopped_in=2)
 
 
 def _snapshot(folder):
