@@ -8,6 +8,7 @@ from PIL import Image
 from colorlab.data import FolderDataModule, SyntheticDataModule, SyntheticScenes, render_scene
 from colorlab.data.folder import limit_files, split_files, vet_images
 from colorlab.data.images import UnreadableImageError, load_uint8, open_rgb
+from colorlab.data.synthetic import render_scenes
 from colorlab.errors import ColorlabError
 from colorlab.metrics import colorfulness
 from conftest import BLACK_WHITE, GOOD, SCENES, UNREADABLE, colourful
@@ -24,6 +25,17 @@ def test_synthetic_is_deterministic_any_size_and_colourful():
     batch = torch.stack([scenes[i] for i in range(len(scenes))])
     assert batch.dtype == torch.uint8 and batch.shape == (12, 3, 32, 32)
     assert colorfulness(batch.float() / 255).min() > 15  # every scene has colour to learn
+
+
+def test_a_scene_does_not_depend_on_the_batch_it_is_painted_in():
+    # Scenes with and without sun, clouds, mountains, forest, water and 2..10 buildings,
+    # painted together, in chunks and alone.
+    together = render_scenes(5, range(24), 40, dusk_fraction=0.5)
+    in_chunks = render_scenes(5, range(24), 40, dusk_fraction=0.5, chunk=5)
+    assert torch.equal(together, in_chunks)
+    for i in (0, 7, 23):
+        alone = torch.from_numpy(render_scene(5, i, 40, dusk_fraction=0.5)).permute(2, 0, 1)
+        assert (together[i].int() - alone.int()).abs().max() <= 1
 
 
 def test_synthetic_sky_is_blue_above_and_ground_varies():
