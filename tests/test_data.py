@@ -1,13 +1,24 @@
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
-from colorlab.data import FolderDataModule, SyntheticDataModule, SyntheticScenes, render_scene
+from colorlab.data import (
+    FolderDataModule,
+    SyntheticDataModule,
+    SyntheticScenes,
+    cache,
+    render_scene,
+)
+from colorlab.data.augment import build_augmentation
+from colorlab.data.cache import choose_cache
 from colorlab.data.folder import limit_files, split_files, vet_images
 from colorlab.data.images import UnreadableImageError, load_uint8, open_rgb
+from colorlab.data.sampling import EpochOrder
 from colorlab.data.synthetic import render_scenes
 from colorlab.errors import ColorlabError
 from colorlab.metrics import colorfulness
@@ -183,7 +194,7 @@ def test_folder_datamodule_batches_on_device_in_lab(awkward_folder):
     assert used == set(GOOD)
     raw = next(iter(dm.train_dataloader()))
     assert raw.dtype == torch.uint8 and raw.shape[1:] == (3, 32, 32)
-    batch = dm.prepare_batch(raw, augment=False)
+    batch = dm.prepare_batch(raw)
     assert batch["L"].shape == (len(raw), 1, 32, 32) and batch["ab"].shape == (len(raw), 2, 32, 32)
     assert batch["L"].min() >= 0 and batch["L"].max() <= 100.001
     assert batch["ab"].abs().max() < 1 and batch["rgb"].min() >= 0 and batch["rgb"].max() <= 1
@@ -192,11 +203,135 @@ def test_folder_datamodule_batches_on_device_in_lab(awkward_folder):
 def test_flip_augmentation_flips_some_images():
     torch.manual_seed(0)
     raw = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
-    out = SyntheticDataModule.prepare_batch(raw, augment=True)["rgb"]
-    flipped = [torch.equal(o, r.flip(-1).float() / 255) for o, r in zip(out, raw)]
-    kept = [torch.equal(o, r.float() / 255) for o, r in zip(out, raw)]
+    augmentation = build_augmentation(8, flip=True)
+    out = SyntheticDataModule.prepare_batch(raw, augmentation)["rgb"]
+    flipped = [torch.allclose(o, r.flip(-1).float() / 255) for o, r in zip(out, raw)]
+    kept = [torch.allclose(o, r.float() / 255) for o, r in zip(out, raw)]
     assert all(f or k for f, k in zip(flipped, kept))
     assert 10 < sum(flipped) < 54
+
+
+def test_random_resized_crops_zoom_in_and_are_validated():
+    torch.manual_seed(0)
+    # Left half black, right half white: a crop of at most half the area shows more of one.
+    raw = torch.zeros(32, 3, 16, 16, dtype=torch.uint8)
+    raw[..., 8:] = 255
+    augmentation = build_augmentation(16, flip=False, crop_scale=[0.2, 0.5])
+    out = SyntheticDataModule.prepare_batch(raw, augmentation)["rgb"]
+    assert out.shape == (32, 3, 16, 16)
+    assert (out.mean(dim=(1, 2, 3)) - 0.5).abs().max() > 0.15
+    assert build_augmentation(16, flip=False, crop_scale=None) is None
+    for wrong in ([0.5], [0.0, 1.0], [0.9, 0.5], "big"):
+        with pytest.raises(
+            ColorlabError, match=r"data.crop_scale=.* is not allowed; use \[low, high\]"
+        ):
+            build_augmentation(16, crop_scale=wrong)
+
+
+def test_training_batches_are_augmented_and_evaluation_batches_are_not():
+    dm = SyntheticDataModule(num_images=12, image_size=16, crop_scale=[0.3, 0.3], cache="cpu")
+    raw = next(iter(dm.split_dataloader("val")))
+    plain = dm.prepare_batch(raw)["rgb"]
+    assert torch.equal(dm.on_after_batch_transfer(raw, 0)["rgb"], plain)  # no trainer: evaluation
+    dm.trainer = SimpleNamespace(training=True, strategy=SimpleNamespace(root_device="cpu"))
+    assert not torch.equal(dm.on_after_batch_transfer(raw, 0)["rgb"], plain)
+
+
+# -- which images each epoch visits: cache or workers, one process or several ranks -----------
+def _epochs(loader, epochs=2):
+    seen = []
+    for epoch in range(epochs):
+        loader.sampler.set_epoch(epoch)
+        seen.append([batch.clone() for batch in loader])
+    return seen
+
+
+@pytest.mark.parametrize("cache", ["cpu", "none"])
+def test_cached_and_streamed_batches_are_the_same_images_in_the_same_order(cache):
+    def batches(mode):
+        dm = SyntheticDataModule(num_images=30, image_size=16, batch_size=4, num_workers=0, seed=3)
+        return _epochs(dm.split_dataloader("train", shuffle=True, cache=mode))
+
+    reference, other = batches("cpu"), batches(cache)
+    for epoch_a, epoch_b in zip(reference, other):
+        assert len(epoch_a) == len(epoch_b) == 24 // 4  # 24 training images, full batches
+        assert all(torch.equal(a, b) for a, b in zip(epoch_a, epoch_b))
+    first, second = (torch.cat(epoch) for epoch in reference)
+    assert not torch.equal(first, second)  # a new order each epoch …
+    assert torch.equal(*(e.flatten(1).unique(dim=0) for e in (first, second)))  # … same images
+    all_scenes = SyntheticScenes(24, 16, seed=3).render(range(24))
+    assert torch.equal(first.flatten(1).unique(dim=0), all_scenes.flatten(1).unique(dim=0))
+
+
+def test_the_seed_fixes_the_first_batch():
+    def first_batch(seed):
+        dm = SyntheticDataModule(num_images=30, image_size=8, batch_size=4, seed=seed, cache="cpu")
+        return next(iter(dm.train_dataloader()))
+
+    assert torch.equal(first_batch(1), first_batch(1))
+    assert not torch.equal(first_batch(1), first_batch(2))
+
+
+def test_ranks_own_disjoint_shards_that_cover_the_split():
+    for length, world_size in ((10, 2), (11, 2), (11, 4), (3, 4)):
+        train = [
+            EpochOrder(length, True, seed=0, rank=r, world_size=world_size)
+            for r in range(world_size)
+        ]
+        for order in train:
+            order.set_epoch(5)
+        visits = [list(order) for order in train]
+        assert len({len(v) for v in visits}) == 1  # every rank runs as many steps
+        assert set().union(*visits) == set(range(length))
+        assert sum(map(len, visits)) - length < world_size  # padding only to even them out
+        evaluation = [
+            list(EpochOrder(length, False, rank=r, world_size=world_size))
+            for r in range(world_size)
+        ]
+        assert sorted(sum(evaluation, [])) == list(range(length))  # each image once
+    one = EpochOrder(10, True, seed=0)
+    assert sorted(one) == list(range(10)) and list(one) == list(one)
+    one.set_epoch(1)
+    assert sorted(one) == list(range(10)) and list(one) != list(EpochOrder(10, True, seed=0))
+
+
+def test_a_rank_caches_only_its_shard():
+    dm = SyntheticDataModule(num_images=40, image_size=8, batch_size=4, cache="cpu")
+    dm.trainer = SimpleNamespace(
+        global_rank=1,
+        world_size=2,
+        training=False,
+        strategy=SimpleNamespace(root_device=torch.device("cpu")),
+    )
+    loader = dm.split_dataloader("train", shuffle=True)
+    assert len(loader.images) == 16  # 32 training images, half of them
+    seen = torch.cat(list(loader))
+    odd = dm.datasets["train"].render(range(1, 32, 2))
+    assert torch.equal(seen.flatten(1).unique(dim=0), odd.flatten(1).unique(dim=0))
+
+
+def test_auto_cache_picks_gpu_then_ram_then_streaming(monkeypatch):
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    monkeypatch.setattr(cache, "free_device_memory", lambda device: 10_000)
+    monkeypatch.setattr(cache, "available_ram", lambda: 100_000)
+    assert choose_cache("auto", 4_000, cuda) == "gpu"
+    assert choose_cache("auto", 6_000, cuda) == "cpu"  # over 40 % of the GPU's free memory
+    assert choose_cache("auto", 6_000, cpu) == "cpu"
+    assert choose_cache("auto", 60_000, cuda) == "none"  # over half the free RAM
+    assert choose_cache("none", 1, cuda) == "none" and choose_cache("cpu", 10**12, cuda) == "cpu"
+    with pytest.raises(
+        ColorlabError, match="data.cache=gpu needs a CUDA device, this run trains on cpu"
+    ):
+        choose_cache("gpu", 1, cpu)
+    with pytest.raises(ColorlabError, match="data.cache"):
+        choose_cache("disk", 1, cpu)
+
+
+def test_a_small_memory_streams_the_data(monkeypatch):
+    monkeypatch.setattr(cache, "available_ram", lambda: 1000)
+    dm = SyntheticDataModule(num_images=30, image_size=16, batch_size=4, num_workers=0)
+    assert dm.cache_mode() == "none"
+    assert isinstance(dm.train_dataloader(), DataLoader)
 
 
 @pytest.mark.parametrize(

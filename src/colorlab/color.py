@@ -53,16 +53,17 @@ def gray_rgb(L: Tensor) -> Tensor:
     return to_rgb(L, torch.zeros_like(L).expand(*L.shape[:-3], 2, *L.shape[-2:]))
 
 
-def lab_batch(rgb_uint8: Tensor) -> dict[str, Tensor]:
-    """Turn a uint8 RGB batch into the training dictionary, on whatever device it is.
+def lab_batch(rgb: Tensor) -> dict[str, Tensor]:
+    """Turn an RGB batch into the training dictionary, on whatever device it is.
 
     Args:
-        rgb_uint8: B×3×H×W uint8.
+        rgb: B×3×H×W, uint8 or float in [0, 1].
 
     Returns:
         ``{"L": B×1×H×W in [0, 100], "ab": B×2×H×W in (-1, 1), "rgb": B×3×H×W in [0, 1]}``
     """
-    rgb = rgb_uint8.float().div_(255.0)
+    if rgb.dtype == torch.uint8:
+        rgb = rgb.float().div_(255.0)
     L, ab = rgb_to_l_ab(rgb)
     return {"L": L, "ab": ab, "rgb": rgb}
 

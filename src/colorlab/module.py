@@ -132,17 +132,21 @@ class ColorizationModule(L.LightningModule):
         if datamodule is None or not hasattr(datamodule, "split_dataloader"):
             raise ColorlabError("loss=classification needs a colorlab data module for its prior")
         loader = datamodule.split_dataloader("train")
-        batches = (
-            datamodule.prepare_batch(raw.to(self.device))["ab"]
-            for raw in track(loader, description="colour prior", transient=True)
-        )
-        prior = self.loss_fn.fit_prior(batches)
+        seen = 0
+
+        def batches():
+            nonlocal seen
+            for raw in track(loader, description="colour prior", transient=True):
+                seen += len(raw)
+                yield datamodule.prepare_batch(raw.to(self.device))["ab"]
+
+        prior = self.loss_fn.fit_prior(batches())
         if hasattr(self.net.head, "start_from_prior"):
             self.net.head.start_from_prior(prior)
         log.info(
             "colour prior over %d bins from %d training images (most common bin: %.1f%%)",
             len(prior),
-            len(loader.dataset),
+            seen,
             100 * float(prior.max()),
         )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
+from colorlab.data.cache import CACHE_MODES
 from colorlab.errors import ColorlabError
 
 _MISSING = object()
@@ -57,6 +58,7 @@ DATA_RULES = (
     Rule("data.num_workers", _integer(0, 256), "an integer ≥ 0"),
     Rule("data.flip", _boolean, "true or false"),
     Rule("data.pin_memory", _boolean, "true or false"),
+    Rule("data.cache", lambda v: v in CACHE_MODES, "one of " + ", ".join(CACHE_MODES)),
     Rule("data.num_images", _integer(3, 10_000_000), "an integer from 3 to 10,000,000", True),
     Rule("data.limit", _integer(1), "a positive integer or null", True),
     Rule("data.min_colorfulness", _number(0, low_open=False), "a number ≥ 0", True),

@@ -1,15 +1,28 @@
-"""The LightningDataModules: uint8 batches from workers, Lab conversion on the device."""
+"""The LightningDataModules: uint8 batches from a cache or from workers; augmentation and
+Lab conversion on the device."""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from colorlab.color import lab_batch
+from colorlab.data.augment import build_augmentation
+from colorlab.data.cache import (
+    CACHE_MODES,
+    CachedBatches,
+    cache_images,
+    choose_cache,
+    threaded_loader,
+)
 from colorlab.data.folder import (
     SPLITS,
     ImageFiles,
@@ -19,6 +32,7 @@ from colorlab.data.folder import (
     vet_images,
 )
 from colorlab.data.images import IMAGE_EXTENSIONS, RESIZE_MODES, SkipReport
+from colorlab.data.sampling import EpochOrder
 from colorlab.data.synthetic import SyntheticScenes
 from colorlab.errors import ColorlabError, check_choice
 
@@ -38,9 +52,13 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
 class ColorizationDataModule(L.LightningDataModule):
     """Base data module. Subclasses fill ``self.datasets`` (split -> dataset of 3×S×S uint8).
 
-    Batches cross to the device as B×3×S×S uint8; `on_after_batch_transfer` then flips
-    (training only), converts to Lab and returns
-    ``{"L": B×1×S×S in [0, 100], "ab": B×2×S×S in (-1, 1), "rgb": B×3×S×S in [0, 1]}``.
+    Batches reach the device as B×3×S×S uint8, either from a cache of every image
+    (``cache``: ``gpu``, ``cpu``, or ``auto`` to choose by free memory; see
+    `colorlab.data.cache`) or streamed from ``num_workers`` worker processes (``none``).
+    Both visit the same images in the same order (`EpochOrder`: a seeded order per epoch,
+    one shard per DDP rank). `on_after_batch_transfer` then augments (training only: a
+    horizontal flip, and a random resized crop with ``crop_scale``), converts to Lab and
+    returns ``{"L": B×1×S×S in [0, 100], "ab": B×2×S×S in (-1, 1), "rgb": B×3×S×S in [0, 1]}``.
     """
 
     def __init__(
@@ -50,6 +68,8 @@ class ColorizationDataModule(L.LightningDataModule):
         num_workers: int = 2,
         pin_memory: bool = True,
         flip: bool = True,
+        crop_scale: tuple[float, float] | None = None,
+        cache: str = "auto",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -57,17 +77,53 @@ class ColorizationDataModule(L.LightningDataModule):
             raise ColorlabError(f"data.image_size={image_size} is too small (at least 8 px)")
         if batch_size < 1:
             raise ColorlabError(f"data.batch_size={batch_size} must be at least 1")
+        check_choice("data.cache", cache, CACHE_MODES)
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.num_workers = max(0, int(num_workers))
         self.pin_memory = pin_memory
-        self.flip = flip
+        self.augmentation = build_augmentation(self.image_size, flip, crop_scale)
+        self.cache = cache
         self.seed = seed
         self.datasets: dict[str, Dataset] = {}
+        self._cache_mode: str | None = None
+        self._caches: dict[tuple[str, int, int], Tensor] = {}
+
+    # -- where this process stands -------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """The training device (the CPU outside a trainer)."""
+        return self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+
+    def _rank(self) -> tuple[int, int]:
+        return (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+
+    def cache_mode(self) -> str:
+        """``gpu``, ``cpu`` or ``none``: ``data.cache`` resolved once for all splits."""
+        if self._cache_mode is None:
+            self.setup()
+            world_size = self._rank()[1]
+            count = sum(len(dataset) for dataset in self.datasets.values())
+            nbytes = count * 3 * self.image_size**2 // world_size
+            self._cache_mode = choose_cache(self.cache, nbytes, self.device)
+            log.info(
+                "data.cache=%s: %s (%.2f GB of images per process)",
+                self.cache,
+                {"gpu": "on the GPU", "cpu": "in RAM", "none": "streamed by workers"}[
+                    self._cache_mode
+                ],
+                nbytes / 1e9,
+            )
+        return self._cache_mode
 
     # -- loaders -------------------------------------------------------------------------
-    def split_dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
-        """The loader of ``split`` (train, val or test) of uint8 batches."""
+    def split_dataloader(
+        self, split: str, shuffle: bool = False, cache: str | None = None
+    ) -> Iterable[Tensor]:
+        """Batches of ``split`` (train, val or test) as B×3×S×S uint8 for this rank.
+
+        ``cache`` overrides the resolved ``data.cache`` (e.g. ``none`` for one pass over a
+        few images)."""
         if split not in self.datasets:
             self.setup()
         dataset = self.datasets[split]
@@ -75,26 +131,52 @@ class ColorizationDataModule(L.LightningDataModule):
             raise ColorlabError(
                 f"the {split} split has no images; add some or change the split fractions"
             )
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and len(dataset) > self.batch_size,
-        )
+        rank, world_size = self._rank()
+        order = EpochOrder(len(dataset), shuffle, self.seed, rank, world_size)
+        drop_last = shuffle and len(order) > self.batch_size
+        mode = cache or self.cache_mode()
+        if mode == "none":
+            return DataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                sampler=order,
+                drop_last=drop_last,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory and torch.cuda.is_available(),
+                persistent_workers=self.num_workers > 0,
+            )
+        images = self._cached(split, order, self.device if mode == "gpu" else torch.device("cpu"))
+        return CachedBatches(images, order, self.batch_size, drop_last)
 
-    def train_dataloader(self) -> DataLoader:
+    def _cached(self, split: str, order: EpochOrder, device: torch.device) -> Tensor:
+        key = (split, order.rank, order.world_size)
+        if key not in self._caches:
+            shard = np.unique(order.shard()).tolist()
+            load = self.loader(split)
+            self._caches[key] = cache_images(
+                len(shard),
+                lambda rows: load([shard[r] for r in rows]),
+                (3, self.image_size, self.image_size),
+                device,
+                f"caching {split} ({len(shard)} images)",
+            )
+        return self._caches[key]
+
+    def loader(self, split: str) -> Callable[[Sequence[int]], Tensor]:
+        """``load(indices)`` -> N×3×S×S uint8 of ``split``'s items, for filling the cache;
+        subclasses may load faster than item by item."""
+        return threaded_loader(self.datasets[split].__getitem__, os.cpu_count() or 1)
+
+    def train_dataloader(self) -> Iterable[Tensor]:
         return self.split_dataloader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> Iterable[Tensor]:
         return self.split_dataloader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> Iterable[Tensor]:
         return self.split_dataloader("test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> Iterable[Tensor]:
         return self.split_dataloader("test", shuffle=False)
 
     # -- on the device -------------------------------------------------------------------
@@ -102,16 +184,18 @@ class ColorizationDataModule(L.LightningDataModule):
         self, batch: torch.Tensor, dataloader_idx: int
     ) -> dict[str, torch.Tensor]:
         training = self.trainer is not None and self.trainer.training
-        return self.prepare_batch(batch, augment=training and self.flip)
+        return self.prepare_batch(batch, self.augmentation if training else None)
 
     @staticmethod
-    def prepare_batch(rgb_uint8: torch.Tensor, augment: bool = False) -> dict[str, torch.Tensor]:
-        """uint8 B×3×H×W (on its device) -> the L / ab / rgb dictionary; ``augment`` flips a
-        random half of the images horizontally."""
-        if augment:
-            flip = torch.rand(len(rgb_uint8), device=rgb_uint8.device) < 0.5
-            rgb_uint8 = torch.where(flip[:, None, None, None], rgb_uint8.flip(-1), rgb_uint8)
-        return lab_batch(rgb_uint8)
+    def prepare_batch(
+        rgb_uint8: torch.Tensor, augmentation: Callable[[Tensor], Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """uint8 B×3×H×W (on its device) -> the L / ab / rgb dictionary, after
+        ``augmentation`` (of float RGB in [0, 1]) if given."""
+        rgb = rgb_uint8.float().div_(255.0)
+        if augmentation is not None:
+            rgb = augmentation(rgb).clamp_(0, 1)
+        return lab_batch(rgb)
 
 
 class SyntheticDataModule(ColorizationDataModule):
@@ -151,6 +235,12 @@ class SyntheticDataModule(ColorizationDataModule):
             )
             for split in SPLITS
         }
+
+    def loader(self, split: str) -> Callable[[Sequence[int]], Tensor]:
+        """Scenes painted many at a time, on the GPU when training on one."""
+        scenes: SyntheticScenes = self.datasets[split]
+        device = self.device
+        return lambda indices: scenes.render(indices, device)
 
 
 class FolderDataModule(ColorizationDataModule):
