@@ -9,7 +9,8 @@ from PIL import Image
 
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, wandb_offline_reason
-from conftest import UNREADABLE, compose_train, run_cli
+from colorlab.train import train
+from conftest import TINY, UNREADABLE, compose_train, run_cli
 from wandb_files import history_keys
 
 TINY_CLI = [
@@ -129,9 +130,33 @@ def test_resume_continues_at_the_next_epoch(tmp_path):
     )
 
 
+def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    cfg = compose_train(
+        *TINY,
+        "compile=true",
+        "data.num_images=24",
+        "logger=none",
+        "test_after_fit=false",
+        run_dir=tmp_path,
+    )
+    summary = train(cfg)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # the network was compiled
+    module = ColorizationModule.from_checkpoint(summary["best_checkpoint"])
+    assert module(torch.rand(1, 1, 32, 32) * 100).shape == (1, 2, 32, 32)
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
+        (
+            ["compile=maybe"],
+            "compile='maybe' is not allowed; use false, true or one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs",
+        ),
+        (["data.cache=disk"], "data.cache='disk' is not allowed; use one of auto, gpu, cpu, none"),
         (["model=nope"], "model=nope does not exist; choose one of: baseline, vgg16, vgg16_fusion"),
         (["data=folder", "data.root=/missing"], "data.root=/missing is not a folder"),
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import re
 from pathlib import Path
@@ -23,6 +24,9 @@ from colorlab.metrics import ColorizationMetrics
 
 log = logging.getLogger(__name__)
 
+#: ``compile=``: true (= default) or a `torch.compile` mode.
+COMPILE_MODES = (True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 class ColorizationModule(L.LightningModule):
     """Trains a `colorlab.models.Colorizer` on batches from a `ColorizationDataModule`.
@@ -40,6 +44,8 @@ class ColorizationModule(L.LightningModule):
             and Lightning keys (``monitor``, ``interval``) is also accepted.
         image_size: the square size the data set feeds (kept for inference).
         channels_last: ``"auto"`` (on CUDA), true or false.
+        compile: `torch.compile` the network for fitting (a `COMPILE_MODES` mode name, or
+            false); checkpoints are the same either way.
     """
 
     def __init__(
@@ -50,8 +56,14 @@ class ColorizationModule(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         image_size: int | None = None,
         channels_last: bool | str = "auto",
+        compile: str | bool = False,
     ) -> None:
         super().__init__()
+        if compile not in (False, *COMPILE_MODES):
+            raise ColorlabError(
+                f"compile={compile!r} is not allowed; use false, true or one of "
+                + ", ".join(COMPILE_MODES[1:])
+            )
         self.save_hyperparameters()
         self.loss_fn = _instantiate(loss)
         if not isinstance(self.loss_fn, ColorizationLoss):
@@ -122,6 +134,9 @@ class ColorizationModule(L.LightningModule):
         wanted = self.hparams.channels_last
         if wanted is True or (wanted == "auto" and self.device.type == "cuda"):
             self.net.to(memory_format=torch.channels_last)
+        if self.hparams.get("compile"):
+            mode = self.hparams.compile
+            self.net.compile(mode=None if mode in (True, "default") else mode)
         if getattr(self.loss_fn, "needs_prior", False):  # not when resumed: it is restored
             self.fit_colour_prior()
 
@@ -155,7 +170,8 @@ class ColorizationModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         trainable = [p for p in self.net.parameters() if p.requires_grad]
-        optimizer = instantiate(self.hparams.optimizer)(params=trainable)
+        make_optimizer = instantiate(self.hparams.optimizer)
+        optimizer = make_optimizer(params=trainable, **_fused_on_cuda(make_optimizer, trainable))
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)
@@ -189,6 +205,16 @@ class ColorizationModule(L.LightningModule):
             first = str(error).strip().splitlines()[0]
             raise ColorlabError(f"{path} does not match its model config ({first})") from error
         return module.eval()
+
+
+def _fused_on_cuda(make_optimizer: Any, params: list[Tensor]) -> dict[str, bool]:
+    """``{"fused": True}`` where the optimizer has a fused CUDA implementation (Adam, AdamW,
+    SGD) and the parameters are on a GPU, unless the config already says; else nothing."""
+    func = getattr(make_optimizer, "func", make_optimizer)
+    if "fused" in getattr(make_optimizer, "keywords", {}) or not params:
+        return {}
+    takes_fused = "fused" in inspect.signature(func).parameters
+    return {"fused": True} if takes_fused and all(p.is_cuda for p in params) else {}
 
 
 def _instantiate(config: dict[str, Any], **kwargs: Any) -> Any:

@@ -68,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=plain(cfg.get("scheduler")),
         image_size=cfg.data.image_size,
         channels_last=cfg.channels_last,
+        compile=cfg.compile,
     )
     multiple = module.net.multiple
     if cfg.data.image_size % multiple:
