@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from colorlab.app import config_dir
-from colorlab.checkpointing import atomic_torch_save
+from colorlab.checkpointing import AtomicCheckpointIO, atomic_torch_save
 from colorlab.errors import ColorlabError
 from conftest import run_cli
 
@@ -60,6 +60,25 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(path, weights_only=False) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_background_writes_snapshot_the_weights_and_report_failures(tmp_path):
+    io = AtomicCheckpointIO()
+    weights = torch.zeros(1000)
+    io.save_checkpoint({"w": weights}, tmp_path / "a.ckpt")
+    weights += 1  # the next optimizer step, while the file may still be written
+    io.save_checkpoint({"w": weights}, tmp_path / "b.ckpt")
+    io.wait()
+    assert torch.load(tmp_path / "a.ckpt")["w"].eq(0).all()
+    assert torch.load(tmp_path / "b.ckpt")["w"].eq(1).all()
+    io.save_checkpoint({"w": weights}, tmp_path / "c.ckpt")
+    io.remove_checkpoint(tmp_path / "c.ckpt")  # waits for the write first
+    assert not (tmp_path / "c.ckpt").exists()
+    (tmp_path / "file").write_text("a file where a folder should be")
+    io.save_checkpoint({"w": weights}, tmp_path / "file" / "d.ckpt")  # fails in the background
+    with pytest.raises(ColorlabError, match="cannot write checkpoint .*file/d.ckpt"):
+        io.teardown()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ckpt", "b.ckpt", "file"]
 
 
 def test_an_unwritable_checkpoint_folder_is_one_line(tmp_path):

@@ -2,11 +2,13 @@
 
 import csv
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
 
+from colorlab.callbacks import ColorizationSamples
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, wandb_offline_reason
 from colorlab.train import train
@@ -60,6 +62,19 @@ def test_tiny_run_writes_checkpoints_config_and_samples(tmp_path):
     assert module.image_size == 64
     ab = module(torch.rand(1, 1, 64, 64) * 100)
     assert ab.shape == (1, 2, 64, 64)
+
+
+def test_sample_pictures_are_due_in_the_first_every_nth_and_the_last_epoch():
+    samples = ColorizationSamples("unused", every_n_epochs=10)
+
+    def due(epoch, sanity_checking=False):
+        trainer = SimpleNamespace(
+            current_epoch=epoch, max_epochs=25, sanity_checking=sanity_checking
+        )
+        return samples._due(trainer)
+
+    assert [epoch for epoch in range(25) if due(epoch)] == [0, 10, 20, 24]
+    assert not due(0, sanity_checking=True)
 
 
 def test_wandb_offline_writes_media_and_history(tmp_path):

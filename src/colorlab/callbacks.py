@@ -21,18 +21,26 @@ COLUMNS = ("gray", "prediction", "ground truth")
 
 
 class ColorizationSamples(L.Callback):
-    """Shows how a fixed set of validation images is colorized, each validation epoch.
+    """Shows how a fixed set of validation images is colorized, every few validation epochs.
 
     The first ``num_samples`` validation images (the val loader is not shuffled, so always
     the same ones) are written as ``dirpath/epoch_NNN.png`` (rows gray | prediction |
-    ground truth) and logged as captioned images. After testing, the first
-    ``table_size`` test images go to ``dirpath/test.png`` and a W&B table.
+    ground truth) and logged as captioned images, in the first epoch, every
+    ``every_n_epochs`` epochs and in the last one. After testing, the first ``table_size``
+    test images go to ``dirpath/test.png`` and a W&B table.
     """
 
-    def __init__(self, dirpath: str | Path, num_samples: int = 8, table_size: int = 32) -> None:
+    def __init__(
+        self,
+        dirpath: str | Path,
+        num_samples: int = 8,
+        table_size: int = 32,
+        every_n_epochs: int = 1,
+    ) -> None:
         self.dirpath = Path(dirpath)
         self.num_samples = num_samples
         self.table_size = table_size
+        self.every_n_epochs = max(1, int(every_n_epochs))
         self.latest: Path | None = None
         self._rows: list[list[Image.Image]] = []
 
@@ -48,10 +56,15 @@ class ColorizationSamples(L.Callback):
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._rows = []
 
+    def _due(self, trainer: L.Trainer) -> bool:
+        epoch = trainer.current_epoch
+        last = trainer.max_epochs is not None and epoch == trainer.max_epochs - 1
+        return not trainer.sanity_checking and (epoch % self.every_n_epochs == 0 or last)
+
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ) -> None:
-        if not trainer.sanity_checking:
+        if self._due(trainer):
             self._collect(outputs, batch, self.num_samples)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -71,7 +84,7 @@ class ColorizationSamples(L.Callback):
         return path
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not self._rows or not trainer.is_global_zero:
+        if not self._due(trainer) or not self._rows or not trainer.is_global_zero:
             return
         self._write(f"epoch_{trainer.current_epoch:03d}.png")
         panels = [side_by_side(row) for row in self._rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning_utilities.core.apply_func import apply_to_collection
 
 from colorlab.errors import ColorlabError
 from colorlab.files import written_atomically
@@ -87,14 +89,60 @@ def _target(config: Any) -> str:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, writing through `atomic_torch_save`."""
+    """Lightning's checkpoint writer, writing through `atomic_torch_save`.
+
+    With ``background`` (the default) the tensors are copied to host memory at once and the
+    file is written by one background thread, so that training goes on meanwhile. Removing
+    a checkpoint (the previous best) and the end of fitting wait for pending writes first,
+    and a write error is raised at the next save, removal or teardown.
+    """
+
+    def __init__(self, background: bool = True) -> None:
+        super().__init__()
+        self.background = background
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
-        atomic_torch_save(checkpoint, path)
+        if not self.background:
+            atomic_torch_save(checkpoint, path)
+            return
+        self._raise_failures(wait=False)
+        snapshot = apply_to_collection(checkpoint, torch.Tensor, _host_copy)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
+        self._pending.append(self._writer.submit(atomic_torch_save, snapshot, path))
+
+    def remove_checkpoint(self, path: str | Path) -> None:
+        self.wait()
+        super().remove_checkpoint(path)
+
+    def wait(self) -> None:
+        """Block until every checkpoint handed over so far is on disk (or raise its error)."""
+        self._raise_failures(wait=True)
+
+    def teardown(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+
+    def _raise_failures(self, wait: bool) -> None:
+        done = [f for f in self._pending if wait or f.done()]
+        self._pending = [f for f in self._pending if f not in done]
+        for future in done:
+            future.result()
+
+
+def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A point-in-time copy in host memory (the optimizer goes on changing the original)."""
+    return tensor.detach().to("cpu", copy=True)
 
 
 class Checkpoints(ModelCheckpoint):

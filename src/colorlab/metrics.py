@@ -72,18 +72,19 @@ class ColorizationMetrics(nn.Module):
 
     Always: ``ab_mse``, ``psnr`` (mean per-image PSNR on RGB), ``seed_accuracy``,
     ``colorfulness_pred``, ``colorfulness_target``, ``delta_colorfulness``.
-    Optional: ``ssim`` (on RGB) and ``auc`` (`ab_error_auc`).
+    Optional: ``ssim`` (on RGB) and ``auc`` (`ab_error_auc`). Updates stay on the device
+    (no NaN checks that would wait for the GPU each batch).
     """
 
     def __init__(self, ssim: bool = False, auc: bool = False) -> None:
         super().__init__()
-        self.ab_mse = MeanMetric()
+        self.ab_mse = MeanMetric(nan_strategy="disable")
         self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-        self.seed_accuracy = MeanMetric()
-        self.colorfulness_pred = MeanMetric()
-        self.colorfulness_target = MeanMetric()
+        self.seed_accuracy = MeanMetric(nan_strategy="disable")
+        self.colorfulness_pred = MeanMetric(nan_strategy="disable")
+        self.colorfulness_target = MeanMetric(nan_strategy="disable")
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0) if ssim else None
-        self.auc = MeanMetric() if auc else None
+        self.auc = MeanMetric(nan_strategy="disable") if auc else None
 
     @torch.no_grad()
     def update(self, ab_pred: Tensor, ab: Tensor, rgb_pred: Tensor, rgb: Tensor) -> None:

@@ -76,6 +76,7 @@ TRAIN_RULES = (
     Rule("trainer.check_val_every_n_epoch", _integer(1), "an integer ≥ 1"),
     Rule("callbacks.samples.num_samples", _integer(0, 256), "an integer from 0 to 256", True),
     Rule("callbacks.samples.table_size", _integer(0, 1024), "an integer from 0 to 1024", True),
+    Rule("callbacks.samples.every_n_epochs", _integer(1), "an integer ≥ 1", True),
     *DATA_RULES,
 )
 
