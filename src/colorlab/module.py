@@ -131,14 +131,18 @@ class ColorizationModule(L.LightningModule):
 
     # -- set-up --------------------------------------------------------------------------
     def on_fit_start(self) -> None:
+        self.configure_network()
+        if getattr(self.loss_fn, "needs_prior", False):  # not when resumed: it is restored
+            self.fit_colour_prior()
+
+    def configure_network(self) -> None:
+        """channels_last and `torch.compile` as configured, on the module's current device."""
         wanted = self.hparams.channels_last
         if wanted is True or (wanted == "auto" and self.device.type == "cuda"):
             self.net.to(memory_format=torch.channels_last)
         if self.hparams.get("compile"):
             mode = self.hparams.compile
             self.net.compile(mode=None if mode in (True, "default") else mode)
-        if getattr(self.loss_fn, "needs_prior", False):  # not when resumed: it is restored
-            self.fit_colour_prior()
 
     def fit_colour_prior(self) -> None:
         """One pass over the training split: the colour prior of a classification loss, its

@@ -61,21 +61,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
 
     datamodule = instantiate(cfg.data)
-    module = ColorizationModule(
-        model=plain(cfg.model),
-        loss=plain(cfg.loss),
-        optimizer=plain(cfg.optimizer),
-        scheduler=plain(cfg.get("scheduler")),
-        image_size=cfg.data.image_size,
-        channels_last=cfg.channels_last,
-        compile=cfg.compile,
-    )
-    multiple = module.net.multiple
-    if cfg.data.image_size % multiple:
-        raise ColorlabError(
-            f"data.image_size={cfg.data.image_size} is not allowed for this model; use a "
-            f"multiple of {multiple} (e.g. {max(multiple, cfg.data.image_size // multiple * multiple)})"
-        )
+    module = build_module(cfg)
     if ckpt_path:
         check_resumable(ckpt_path, module.hparams)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +103,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         flush=True,
     )
     return summary
+
+
+def build_module(cfg: DictConfig) -> ColorizationModule:
+    """The `ColorizationModule` a training config describes; `ColorlabError` where the
+    image size does not suit the model."""
+    module = ColorizationModule(
+        model=plain(cfg.model),
+        loss=plain(cfg.loss),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.get("scheduler")),
+        image_size=cfg.data.image_size,
+        channels_last=cfg.channels_last,
+        compile=cfg.get("compile", False),
+    )
+    multiple = module.net.multiple
+    if cfg.data.image_size % multiple:
+        raise ColorlabError(
+            f"data.image_size={cfg.data.image_size} is not allowed for this model; use a "
+            f"multiple of {multiple} (e.g. {max(multiple, cfg.data.image_size // multiple * multiple)})"
+        )
+    return module
 
 
 def _fit(trainer: L.Trainer, module, datamodule, ckpt_path: str | None) -> None:

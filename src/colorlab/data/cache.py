@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -75,23 +77,28 @@ def cache_images(
     pin = device.type == "cpu" and torch.cuda.is_available()
     images = torch.empty((count, *shape), dtype=torch.uint8, device=device, pin_memory=pin)
     starts = range(0, count, chunk)
+    began = time.perf_counter()
     for start in track(starts, description=description, transient=True, total=len(starts)):
         stop = min(start + chunk, count)
         images[start:stop].copy_(load(range(start, stop)))
+    log.info(
+        "%s: %.2f GB on %s in %.1f s",
+        description,
+        images.numel() / 1e9,
+        device,
+        time.perf_counter() - began,
+    )
     return images
 
 
+@contextlib.contextmanager
 def threaded_loader(
     item: Callable[[int], Tensor], workers: int
-) -> Callable[[Sequence[int]], Tensor]:
+) -> Iterator[Callable[[Sequence[int]], Tensor]]:
     """``load(indices)`` for `cache_images` that decodes the items in ``workers`` threads
-    (Pillow releases the GIL while decoding and resizing)."""
-    pool = ThreadPoolExecutor(max_workers=max(1, workers))
-
-    def load(indices: Sequence[int]) -> Tensor:
-        return torch.stack(list(pool.map(item, indices)))
-
-    return load
+    (Pillow releases the GIL while decoding and resizing); the threads end with the block."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        yield lambda indices: torch.stack(list(pool.map(item, indices)))
 
 
 class CachedBatches:

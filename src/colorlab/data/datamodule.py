@@ -3,6 +3,7 @@ Lab conversion on the device."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -152,19 +153,21 @@ class ColorizationDataModule(L.LightningDataModule):
         key = (split, order.rank, order.world_size)
         if key not in self._caches:
             shard = np.unique(order.shard()).tolist()
-            load = self.loader(split)
-            self._caches[key] = cache_images(
-                len(shard),
-                lambda rows: load([shard[r] for r in rows]),
-                (3, self.image_size, self.image_size),
-                device,
-                f"caching {split} ({len(shard)} images)",
-            )
+            with self.loader(split) as load:
+                self._caches[key] = cache_images(
+                    len(shard),
+                    lambda rows: load([shard[r] for r in rows]),
+                    (3, self.image_size, self.image_size),
+                    device,
+                    f"caching {split} ({len(shard)} images)",
+                )
         return self._caches[key]
 
-    def loader(self, split: str) -> Callable[[Sequence[int]], Tensor]:
-        """``load(indices)`` -> N×3×S×S uint8 of ``split``'s items, for filling the cache;
-        subclasses may load faster than item by item."""
+    def loader(
+        self, split: str
+    ) -> contextlib.AbstractContextManager[Callable[[Sequence[int]], Tensor]]:
+        """A context giving ``load(indices)`` -> N×3×S×S uint8 of ``split``'s items, for
+        filling the cache; subclasses may load faster than item by item."""
         return threaded_loader(self.datasets[split].__getitem__, os.cpu_count() or 1)
 
     def train_dataloader(self) -> Iterable[Tensor]:
@@ -236,11 +239,13 @@ class SyntheticDataModule(ColorizationDataModule):
             for split in SPLITS
         }
 
-    def loader(self, split: str) -> Callable[[Sequence[int]], Tensor]:
+    def loader(
+        self, split: str
+    ) -> contextlib.AbstractContextManager[Callable[[Sequence[int]], Tensor]]:
         """Scenes painted many at a time, on the GPU when training on one."""
         scenes: SyntheticScenes = self.datasets[split]
         device = self.device
-        return lambda indices: scenes.render(indices, device)
+        return contextlib.nullcontext(lambda indices: scenes.render(indices, device))
 
 
 class FolderDataModule(ColorizationDataModule):

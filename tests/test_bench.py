@@ -1,0 +1,67 @@
+"""``python -m colorlab.bench`` runs every row on the CPU and prints readable figures."""
+
+import json
+
+from conftest import run_cli
+
+TINY_BENCH = [
+    "data.image_size=32",
+    "data.num_images=40",
+    "data.batch_size=8",
+    "trainer.accelerator=cpu",
+    "logger=none",
+    "~callbacks.model_summary",
+    "~callbacks.progress_bar",
+    "bench.warmup=1",
+    "bench.steps=3",
+    "bench.epochs=1",
+    "bench.colorize_images=3",
+    "bench.colorize_size=96",
+    "bench.megapixels=0.3",
+    "hydra.run.dir=bench",
+]
+
+
+def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
+    result = run_cli(
+        "colorlab.bench",
+        *TINY_BENCH,
+        "bench.rows=[model,train,epoch,colorize,memory]",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["row"] for r in printed] == ["model", "train", "epoch", "colorize", "memory"]
+    for record in printed[:4]:
+        assert record["images_per_s"] > 0 and record["model"] == "baseline"
+        assert record["image_size"] == 32 and record["device"].startswith("cpu")
+    train, epoch = printed[1], printed[2]
+    assert train["cache"] == "cpu"  # auto: the 40 tiny scenes fit in RAM
+    for record in (train, epoch):
+        ratio = record["images_per_s"] / printed[0]["images_per_s"]
+        assert abs(record["vs_model"] - ratio) < 0.01
+    assert epoch["epochs"] == 1 and epoch["wall_s"] >= epoch["seconds"]
+    assert printed[3]["photo_size"] == 96
+    assert 0 < printed[4]["peak_rss_gb"] < 8 and printed[4]["megapixels"] == 0.3
+    assert "colorlab.bench on cpu" in result.stdout and "vs model" in result.stdout
+    saved = (tmp_path / "bench" / "bench.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in saved] == printed
+    assert (tmp_path / "bench" / "epoch_run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_bench_rows_are_checked_before_any_work(tmp_path):
+    wrong = run_cli("colorlab.bench", *TINY_BENCH, "bench.rows=[model,speed]", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1] == (
+        "colorlab: error: bench.rows='speed' is not allowed; choose one of: "
+        "model, train, epoch, colorize, memory"
+    )
+    orphan = run_cli("colorlab.bench", *TINY_BENCH, "bench.rows=[colorize]", cwd=tmp_path)
+    assert orphan.returncode == 2
+    assert (
+        orphan.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "colorlab: error: the colorize row needs a checkpoint: put the epoch row before it"
+        )
+    )
