@@ -152,7 +152,7 @@ def test_temporal_smoothing_is_an_ema():
 # -- checkpoints describe themselves ---------------------------------------------------------
 def test_checkpoint_alone_rebuilds_the_model(checkpoints):
     module = ColorizationModule.from_checkpoint(checkpoints["vgg16"])
-    assert type(module.net.encoder).__name__ == "FrozenVGG16"
+    assert type(module.net.encoder).__name__ == "Backbone" and module.net.encoder.name == "vgg16"
     assert module.image_size == 64
     state = torch.load(checkpoints["vgg16"], weights_only=False)["state_dict"]
     assert all(torch.equal(v, state[k]) for k, v in module.state_dict().items())

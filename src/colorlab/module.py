@@ -171,11 +171,39 @@ class ColorizationModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+        thaw_at = self.net.unfreeze_backbone_at
+        if thaw_at is not None and self.current_epoch >= thaw_at:
+            for backbone in self.net.backbones():
+                if not backbone.trainable:
+                    backbone.set_trainable(True)
+                    backbone.train(self.training)
+                    log.info(
+                        "epoch %d: fine-tuning the %s backbone", self.current_epoch, backbone.name
+                    )
+
+    def parameter_groups(self, lr: float, backbone_lr_scale: float) -> list[dict[str, Any]]:
+        """The optimizer's groups: the trained parts at ``lr``; backbones that train now or
+        will be unfrozen (``model.freeze_backbone``) at ``lr × backbone_lr_scale`` (their
+        gradients stay None until then, so the optimizer skips them). Backbones frozen for
+        good are left out."""
+        thaws = self.net.unfreeze_backbone_at is not None
+        backbone_params = [
+            p for b in self.net.backbones() if b.trainable or thaws for p in b.parameters()
+        ]
+        in_backbones = {id(p) for b in self.net.backbones() for p in b.parameters()}
+        rest = [p for p in self.net.parameters() if p.requires_grad and id(p) not in in_backbones]
+        groups = [{"params": rest, "lr": lr}]
+        if backbone_params:
+            groups.append({"params": backbone_params, "lr": lr * backbone_lr_scale})
+        return groups
 
     def configure_optimizers(self) -> Any:
-        trainable = [p for p in self.net.parameters() if p.requires_grad]
-        make_optimizer = instantiate(self.hparams.optimizer)
-        optimizer = make_optimizer(params=trainable, **_fused_on_cuda(make_optimizer, trainable))
+        config = dict(self.hparams.optimizer)
+        backbone_lr_scale = float(config.pop("backbone_lr_scale", 0.1))
+        make_optimizer = instantiate(config)
+        groups = self.parameter_groups(float(config["lr"]), backbone_lr_scale)
+        params = [p for group in groups for p in group["params"]]
+        optimizer = make_optimizer(params=groups, **_fused_on_cuda(make_optimizer, params))
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)
@@ -236,12 +264,36 @@ _LEGACY_LOSSES = {"torch.nn.MSELoss": "mse", "torch.nn.L1Loss": "l1", "torch.nn.
 _LEGACY_HEAD = re.compile(r"^net\.decoder\.(\d+)\.(weight|bias)$")
 
 
+#: Models of checkpoints written before `colorlab.models.backbone`: VGG-16 wired in by hand,
+#: fed L/100; now configurations of the generic builders with ``gray="lightness"``.
+_LEGACY_MODELS = {
+    "colorlab.models.vgg16": ("colorlab.models.backbone_encoder", "encoder"),
+    "colorlab.models.vgg16_fusion": ("colorlab.models.global_fusion", "feature_extractor"),
+}
+
+
 def upgrade_checkpoint(
     hparams: dict[str, Any], state_dict: dict[str, Tensor]
 ) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """Checkpoints from before output heads: the decoder's last conv (a bare Conv2d, where
-    the other decoder convs are conv+ReLU blocks) becomes the regression head's conv, and a
-    torch loss on ab becomes the equivalent `colorlab.losses.RegressionLoss`."""
+    """Read checkpoints of earlier colorlab versions (stated conversions, same outputs):
+
+    - before output heads, the decoder's last conv (a bare Conv2d, where the other decoder
+      convs are conv+ReLU blocks) becomes the regression head's conv, and a torch loss on ab
+      becomes the equivalent `colorlab.losses.RegressionLoss`;
+    - before generic backbones, ``colorlab.models.vgg16`` / ``vgg16_fusion`` become
+      ``backbone_encoder`` / ``global_fusion`` with ``backbone: vgg16, gray: lightness``
+      (the L/100 input they were trained on), their ``<part>.features.*`` weights
+      ``<part>.body.features.*``.
+    """
+    model = dict(hparams.get("model") or {})
+    if model.get("_target_") in _LEGACY_MODELS:
+        target, part = _LEGACY_MODELS[model.pop("_target_")]
+        hparams["model"] = {"_target_": target, "backbone": "vgg16", "gray": "lightness", **model}
+        old, new = f"net.{part}.features.", f"net.{part}.body.features."
+        state_dict = {
+            (new + key[len(old) :] if key.startswith(old) else key): value
+            for key, value in state_dict.items()
+        }
     loss = dict(hparams.get("loss") or {})
     if loss.get("_target_") in _LEGACY_LOSSES:
         kind = _LEGACY_LOSSES[loss.pop("_target_")]

@@ -71,6 +71,7 @@ TRAIN_RULES = (
     Rule("test_after_fit", _boolean, "true or false"),
     Rule("optimizer.lr", _number(0, 10), "a number in (0, 10]"),
     Rule("optimizer.weight_decay", _number(0, low_open=False), "a number ≥ 0", True),
+    Rule("optimizer.backbone_lr_scale", _number(0, 10), "a number in (0, 10]", True),
     Rule("trainer.max_epochs", _integer(1), "an integer ≥ 1"),
     Rule("trainer.log_every_n_steps", _integer(1), "an integer ≥ 1"),
     Rule("trainer.check_val_every_n_epoch", _integer(1), "an integer ≥ 1"),

@@ -1,5 +1,23 @@
-"""Colorization networks: plain `nn.Module`s mapping L (B×1×H×W, 0..100) to ab in (-1, 1)."""
+"""Colorization networks: plain `nn.Module`s mapping L (B×1×H×W, 0..100) to a head's output
+and, through `ColorizerBase.predict_ab`, to ab in (-1, 1)."""
 
-from colorlab.models.colorizer import Colorizer, baseline, vgg16, vgg16_fusion
+from colorlab.models.backbone import Backbone
+from colorlab.models.colorizer import (
+    Colorizer,
+    ColorizerBase,
+    backbone_encoder,
+    baseline,
+    global_fusion,
+)
+from colorlab.models.unet import UNet, unet
 
-__all__ = ["Colorizer", "baseline", "vgg16", "vgg16_fusion"]
+__all__ = [
+    "Backbone",
+    "Colorizer",
+    "ColorizerBase",
+    "UNet",
+    "backbone_encoder",
+    "baseline",
+    "global_fusion",
+    "unet",
+]

@@ -1,5 +1,11 @@
-"""`Colorizer`: encoder + optional feature extractor + fusion + decoder + head, and its
-configurations (the builders named by ``conf/model/*.yaml``)."""
+"""Colorization networks and their configurations (the builders named by ``conf/model/*.yaml``).
+
+Every network is a `ColorizerBase`: a body maps L to features at full resolution, an output
+head chosen by the loss turns them into its output, and `ColorizerBase.predict_ab` decodes
+any head's output to ab. `Colorizer` is the reference's encoder + fusion + decoder pipeline
+(``baseline``, ``backbone_encoder``, ``global_fusion``); `colorlab.models.unet.UNet` has skip
+connections at every scale.
+"""
 
 from __future__ import annotations
 
@@ -9,44 +15,55 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorlab.errors import ColorlabError
+from colorlab.models.backbone import Backbone
 from colorlab.models.heads import make_head
-from colorlab.models.parts import UP, BaselineEncoder, Decoder, broadcast_concat, fusion
-from colorlab.models.vgg import FrozenVGG16, GlobalVGG16
+from colorlab.models.parts import UP, BaselineEncoder, Decoder, broadcast_concat, fusion_layer
 
 #: A head spec (see `colorlab.models.heads.make_head`); None is the regression head.
 HeadSpec = dict[str, Any] | None
+#: ``model.freeze_backbone``: true (always frozen), false (trained from the start) or an
+#: epoch N (frozen for epochs 0 … N-1, then fine-tuned).
+FreezeSpec = bool | int
 
 
-class Colorizer(nn.Module):
-    """Maps lightness to chroma through the reference's four parts and an output head.
+def freeze_schedule(freeze_backbone: FreezeSpec) -> tuple[bool, int | None]:
+    """``(trainable now, epoch to unfreeze at or None)`` for ``model.freeze_backbone``."""
+    if isinstance(freeze_backbone, bool):
+        return (not freeze_backbone, None)
+    if isinstance(freeze_backbone, int) and freeze_backbone >= 0:
+        return (freeze_backbone == 0, freeze_backbone or None)
+    raise ColorlabError(
+        f"model.freeze_backbone={freeze_backbone!r} is not allowed; use true, false or the "
+        "epoch to unfreeze at (an integer ≥ 0)"
+    )
+
+
+class ColorizerBase(nn.Module):
+    """L (B×1×H×W in [0, 100], H and W multiples of `multiple`) -> the head's output.
 
     ``forward(L)`` gives the head's raw output (what the loss trains: ab for a regression
     head, colour-bin logits for a classification head); `predict_ab` gives ab for any head.
-    L is B×1×H×W in [0, 100]; H and W must be multiples of `multiple`. ``native_size`` is
-    the square input size the configuration was designed for (the reference's 256 or 224).
+    Subclasses implement `features` (B×`out_channels`×H×W). ``native_size`` is the square
+    input size the configuration was designed for; `unfreeze_backbone_at` an epoch at which
+    `backbones` start training (None: never, or from the start).
     """
 
     def __init__(
-        self,
-        encoder: nn.Module,
-        fusion: nn.Module,
-        decoder: Decoder,
-        feature_extractor: nn.Module | None = None,
-        native_size: int = 256,
-        head: HeadSpec = None,
+        self, out_channels: int, multiple: int, native_size: int, head: HeadSpec = None
     ) -> None:
         super().__init__()
-        self.encoder = encoder
-        self.feature_extractor = feature_extractor
-        self.fusion = fusion
-        self.decoder = decoder
-        self.head = make_head(decoder.out_channels, head)
+        self.head = make_head(out_channels, head)
+        self.multiple = multiple
         self.native_size = native_size
-        self.multiple = encoder.downsample
-        if decoder.upsample != encoder.downsample:
-            raise ValueError(
-                f"decoder upsamples ×{decoder.upsample}, encoder downsamples ×{encoder.downsample}"
-            )
+        self.unfreeze_backbone_at: int | None = None
+
+    def features(self, L: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def backbones(self) -> list[Backbone]:
+        """The pretrained torchvision parts (frozen or fine-tuned)."""
+        return [m for m in self.modules() if isinstance(m, Backbone)]
 
     def forward(self, L: Tensor) -> Tensor:
         """L (B×1×H×W, 0..100) -> the head's output (B×2×H×W ab, or B×Q×H/d×W/d logits)."""
@@ -56,10 +73,7 @@ class Colorizer(nn.Module):
             raise ValueError(
                 f"H and W must be multiples of {self.multiple}, got {tuple(L.shape[-2:])}"
             )
-        features = self.encoder(L)
-        if self.feature_extractor is not None:
-            features = broadcast_concat(features, self.feature_extractor(L))
-        return self.head(self.decoder(self.fusion(features)))
+        return self.head(self.features(L))
 
     def decode(
         self, output: Tensor, size: tuple[int, int], temperature: float | None = None
@@ -80,44 +94,102 @@ class Colorizer(nn.Module):
         return self.decode(self(L), L.shape[-2:], temperature)
 
 
+class Colorizer(ColorizerBase):
+    """The reference's four parts: encoder + optional feature extractor (a global vector
+    broadcast over the encoder's map) + fusion + decoder, then the head."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        fusion: nn.Module,
+        decoder: Decoder,
+        feature_extractor: nn.Module | None = None,
+        native_size: int = 256,
+        head: HeadSpec = None,
+    ) -> None:
+        super().__init__(decoder.out_channels, encoder.downsample, native_size, head)
+        self.encoder = encoder
+        self.feature_extractor = feature_extractor
+        self.fusion = fusion
+        self.decoder = decoder
+        if decoder.upsample != encoder.downsample:
+            raise ValueError(
+                f"decoder upsamples ×{decoder.upsample}, encoder downsamples ×{encoder.downsample}"
+            )
+
+    def features(self, L: Tensor) -> Tensor:
+        features = self.encoder(L)
+        if self.feature_extractor is not None:
+            features = broadcast_concat(features, self.feature_extractor(L))
+        return self.decoder(self.fusion(features))
+
+
 def baseline(native_size: int = 256, head: HeadSpec = None) -> Colorizer:
     """The reference's conv autoencoder: 8-conv encoder (H/8), 1×1 fusion, 5-conv decoder
     (the fifth conv is the head's)."""
     encoder = BaselineEncoder()
     return Colorizer(
         encoder=encoder,
-        fusion=fusion(encoder.out_channels, 256),
+        fusion=fusion_layer(encoder.out_channels, 256),
         decoder=Decoder(256, (128, UP, 64, 64, UP, 32, UP)),
         native_size=native_size,
         head=head,
     )
 
 
-def vgg16(pretrained: bool = True, native_size: int = 224, head: HeadSpec = None) -> Colorizer:
-    """The reference's VGG-16 experiment: frozen VGG-16 (through pool5) replaces the encoder;
-    fusion and a decoder that upsamples ×32."""
-    encoder = FrozenVGG16(pretrained)
-    return Colorizer(
+#: The reference VGG-16 experiment's decoder from H/32: five ×2 upsamplings.
+_DECODER_FROM_32 = (256, UP, 128, UP, 64, UP, 64, UP, 32, UP, 16)
+
+
+def backbone_encoder(
+    backbone: str = "vgg16",
+    pretrained: bool = True,
+    freeze_backbone: FreezeSpec = True,
+    native_size: int = 224,
+    gray: str = "srgb",
+    head: HeadSpec = None,
+) -> Colorizer:
+    """A torchvision network's deepest map (H/32) as the encoder, a 1×1 fusion and a decoder
+    that upsamples ×32 (``model=vgg16``: the reference's VGG-16 experiment)."""
+    trainable, unfreeze_at = freeze_schedule(freeze_backbone)
+    encoder = Backbone(backbone, pretrained, trainable, gray, output="last")
+    if encoder.downsample != 32:
+        raise ColorlabError(
+            f"model.backbone={backbone} ends at stride {encoder.downsample}; the encoder model "
+            "needs one that ends at 32 (use model=unet for any backbone)"
+        )
+    net = Colorizer(
         encoder=encoder,
-        fusion=fusion(encoder.out_channels, 256),
-        decoder=Decoder(256, (256, UP, 128, UP, 64, UP, 64, UP, 32, UP, 16)),
+        fusion=fusion_layer(encoder.out_channels, 256),
+        decoder=Decoder(256, _DECODER_FROM_32),
         native_size=native_size,
         head=head,
     )
+    net.unfreeze_backbone_at = unfreeze_at
+    return net
 
 
-def vgg16_fusion(
-    pretrained: bool = True, native_size: int = 224, head: HeadSpec = None
+def global_fusion(
+    backbone: str = "vgg16",
+    pretrained: bool = True,
+    freeze_backbone: FreezeSpec = True,
+    native_size: int = 224,
+    gray: str = "srgb",
+    head: HeadSpec = None,
 ) -> Colorizer:
     """The reference's general architecture (as in Deep Koalarization): the baseline encoder
-    fused with a frozen VGG-16 global feature vector broadcast over H/8×W/8."""
+    fused with a torchvision network's global feature vector (its deepest map averaged over
+    space) broadcast over H/8×W/8 (``model=vgg16_fusion``, ``model=fusion``)."""
+    trainable, unfreeze_at = freeze_schedule(freeze_backbone)
     encoder = BaselineEncoder()
-    extractor = GlobalVGG16(pretrained)
-    return Colorizer(
+    extractor = Backbone(backbone, pretrained, trainable, gray, output="pooled")
+    net = Colorizer(
         encoder=encoder,
         feature_extractor=extractor,
-        fusion=fusion(encoder.out_channels + extractor.out_channels, 256),
+        fusion=fusion_layer(encoder.out_channels + extractor.out_channels, 256),
         decoder=Decoder(256, (128, UP, 64, 64, UP, 32, UP)),
         native_size=native_size,
         head=head,
     )
+    net.unfreeze_backbone_at = unfreeze_at
+    return net

@@ -52,7 +52,7 @@ class BaselineEncoder(nn.Sequential):
         self.out_channels = widths[-1]
 
 
-def fusion(in_channels: int, out_channels: int = 256) -> nn.Sequential:
+def fusion_layer(in_channels: int, out_channels: int = 256) -> nn.Sequential:
     """The fusion layer: one 1×1 conv, stride 1, ReLU."""
     return conv_relu(in_channels, out_channels, kernel_size=1)
 
