@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 
 from colorlab.inference import load_colorizer
+from colorlab.losses import ClassificationLoss, RegressionLoss
+from colorlab.models.heads import make_head
 from colorlab.module import ColorizationModule
 from conftest import colourful, run_cli, write_clip
 
@@ -148,3 +150,38 @@ def test_checkpoints_from_before_output_heads_still_load(checkpoints, tmp_path):
         48,
         40,
     )
+
+
+def _fit_constant(loss, steps: int = 400) -> torch.Tensor:
+    """Train a network that ignores its input (one learnable output map) with ``loss`` on
+    pixels that are, from gray, the same: 2/3 a pale day-sky blue, 1/3 a dusk peach (of the
+    same lightness); return the ab it predicts."""
+    torch.manual_seed(0)
+    day, dusk = torch.tensor([-2.0, -14.0]) / 128, torch.tensor([10.0, 25.0]) / 128
+    head = make_head(8, loss.head)
+    channels = len(head.bins) if hasattr(head, "bins") else 2
+    size = 8 // loss.head.get("downsample", 1)
+    output = torch.zeros(1, channels, size, size, requires_grad=True)
+    optimizer = torch.optim.Adam([output], lr=0.05)
+    pick = (torch.arange(12) % 3 == 0).float().view(12, 1, 1, 1)  # every third image at dusk
+    ab = (pick * dusk.view(1, 2, 1, 1) + (1 - pick) * day.view(1, 2, 1, 1)).expand(12, 2, 8, 8)
+    for _ in range(steps):
+        raw = output.expand(12, -1, -1, -1)
+        prediction = torch.tanh(raw) if channels == 2 else raw
+        optimizer.zero_grad()
+        loss(prediction, {"ab": ab, "L": torch.full((12, 1, 8, 8), 84.0)}).backward()
+        optimizer.step()
+    with torch.no_grad():
+        prediction = torch.tanh(output) if channels == 2 else head.decode(output)
+    return prediction.mean(dim=(0, 2, 3)) * 128
+
+
+def test_where_gray_cannot_tell_mse_averages_to_grey_and_classification_picks_a_colour():
+    mse = _fit_constant(RegressionLoss("mse"))
+    classification = ClassificationLoss(rebalance=None)
+    classification.fit_prior([torch.zeros(1, 2, 8, 8)])
+    picked = _fit_constant(classification)
+    # the mean of the two colours, (2, −1): nearly grey; the annealed mean (soft targets,
+    # T 0.38) leans to the likelier blue: about (1, −7)
+    assert mse.norm() < 4, mse
+    assert picked.norm() > 2.5 * mse.norm() and picked[1] < -5, (picked, mse)

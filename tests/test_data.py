@@ -1,4 +1,5 @@
 import logging
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,6 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from colorlab.color import rgb_to_l_ab
 from colorlab.data import (
     FolderDataModule,
     SyntheticDataModule,
@@ -19,7 +21,7 @@ from colorlab.data.cache import choose_cache
 from colorlab.data.folder import limit_files, split_files, vet_images
 from colorlab.data.images import UnreadableImageError, load_uint8, open_rgb
 from colorlab.data.sampling import EpochOrder
-from colorlab.data.synthetic import render_scenes
+from colorlab.data.synthetic import _draw_scene, _Painter, render_scenes
 from colorlab.errors import ColorlabError
 from colorlab.metrics import colorfulness
 from conftest import BLACK_WHITE, GOOD, SCENES, UNREADABLE, colourful
@@ -62,8 +64,17 @@ def test_dusk_skies_are_as_light_as_day_skies_but_another_colour():
     assert np.array_equal(day[0], render_scene(0, 0, 64))  # 0: the scenes of before
     top_day, top_dusk = day[:, :3].mean(axis=(0, 1, 2)), dusk[:, :3].mean(axis=(0, 1, 2))
     assert top_day[2] > top_day[0] + 40 and top_dusk[0] > top_day[0] + 40  # blue vs violet
-    gray = lambda rgb: rgb @ np.array([0.299, 0.587, 0.114])  # noqa: E731
-    assert abs(gray(top_day) - gray(top_dusk)) < 15  # about as light
+    # The same scenes painted at day and at dusk: pixel for pixel the same lightness (gray
+    # cannot tell them apart), another colour over the sky.
+    scenes = [_draw_scene(0, i, 0.5) for i in range(40)]
+    at_day, at_dusk = (
+        _Painter([replace(s, dusk=flag) for s in scenes], 48, torch.device("cpu")).render()
+        for flag in (False, True)
+    )
+    lightness = [rgb_to_l_ab(pictures.float() / 255)[0] for pictures in (at_day, at_dusk)]
+    difference = (lightness[0] - lightness[1]).abs()
+    assert difference.mean() < 0.2 and difference.max() < 3  # uint8 rounding, gamut edges
+    assert (at_day != at_dusk).any(dim=1).float().mean() > 0.25  # the skies changed colour
 
 
 def test_synthetic_splits_are_disjoint_ranges():

@@ -172,7 +172,10 @@ def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
             "compile='maybe' is not allowed; use false, true or one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs",
         ),
         (["data.cache=disk"], "data.cache='disk' is not allowed; use one of auto, gpu, cpu, none"),
-        (["model=nope"], "model=nope does not exist; choose one of: baseline, vgg16, vgg16_fusion"),
+        (
+            ["model=nope"],
+            "model=nope does not exist; choose one of: baseline, fusion, unet, vgg16, vgg16_fusion",
+        ),
         (["data=folder", "data.root=/missing"], "data.root=/missing is not a folder"),
         (
             ["ckpt_path=/missing.ckpt", "logger=none"],

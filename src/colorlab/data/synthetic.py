@@ -21,12 +21,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from colorlab.color import rgb_to_l_ab, to_rgb
+
 _SKY_TOP = np.array([0.16, 0.36, 0.78], np.float32)
 _SKY_HORIZON = np.array([0.72, 0.84, 0.96], np.float32)
-# An evening sky of the day sky's lightness (L* 39 and 84 against 42 and 84): from gray alone
-# the two cannot be told apart, so a model must guess; regression losses average them to grey.
-_DUSK_TOP = np.array([0.47, 0.30, 0.52], np.float32)
-_DUSK_HORIZON = np.array([0.98, 0.78, 0.62], np.float32)
+# Evening skies take these hues (violet at the top, peach at the horizon) at exactly the
+# lightness, pixel by pixel, of the day sky the scene would have had: from gray alone the two
+# cannot be told apart, so a model must guess; regression losses average them to grey.
+_DUSK_TOP = (0.47, 0.30, 0.52)
+_DUSK_HORIZON = (0.98, 0.78, 0.62)
 _SUN = (1.0, 0.86, 0.25)
 _CLOUD = (0.97, 0.97, 0.98)
 _ROCK = np.array([0.46, 0.40, 0.34], np.float32)
@@ -71,7 +74,7 @@ class _Scene:
     horizon: float
     ground: str
     sky_top: np.ndarray
-    sky_horizon: np.ndarray
+    dusk: bool = False
     sun: tuple[float, float, float] | None = None  # centre y, centre x, radius
     clouds: list[np.ndarray] | None = None
     cloud_cover: float = 0.0
@@ -87,13 +90,12 @@ def _draw_scene(seed: int, index: int, dusk_fraction: float) -> _Scene:
     rng = np.random.default_rng([seed, index])
     horizon = rng.uniform(0.4, 0.68)
     ground = str(rng.choice(list(_GROUNDS)))
-    dusk = dusk_fraction > 0 and rng.random() < dusk_fraction
-    sky_top, sky_horizon = (_DUSK_TOP, _DUSK_HORIZON) if dusk else (_SKY_TOP, _SKY_HORIZON)
+    dusk = bool(dusk_fraction > 0 and rng.random() < dusk_fraction)
     scene = _Scene(
         horizon=horizon,
         ground=ground,
-        sky_top=np.clip(sky_top + rng.normal(0, 0.04, 3).astype(np.float32), 0, 1),
-        sky_horizon=sky_horizon,
+        sky_top=np.clip(_SKY_TOP + rng.normal(0, 0.04, 3).astype(np.float32), 0, 1),
+        dusk=dusk,
     )
     if rng.random() < 0.55:  # sun with a soft glow
         scene.sun = (
@@ -217,8 +219,10 @@ class _Painter:
         horizon = column([s.horizon for s in scenes])
         t = (y / horizon).clamp(0, 1)
         top = column([s.sky_top for s in scenes], (3,))
-        sky_horizon = column([s.sky_horizon for s in scenes], (3,))
-        canvas = ((1 - t) * top + t * sky_horizon).expand(-1, -1, -1, self.size).contiguous()
+        canvas = (1 - t) * top + t * self.colour(_SKY_HORIZON)  # B×3×S×1: one column
+        if any(s.dusk for s in scenes):
+            canvas = self._dusk(canvas, t)
+        canvas = canvas.expand(-1, -1, -1, self.size).contiguous()
 
         if any(s.sun for s in scenes):
             sun = [s.sun or (0.0, 0.0, 1.0) for s in scenes]
@@ -257,6 +261,16 @@ class _Painter:
         if "city" in kinds:
             self._city(canvas, horizon, below)
         return (canvas.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+    def _dusk(self, sky: Tensor, t: Tensor) -> Tensor:
+        """Evening scenes' sky column: the day sky's lightness with the dusk hues (ab from
+        violet at the top to peach at the horizon)."""
+        lightness, _ = rgb_to_l_ab(sky)
+        _, ab_top = rgb_to_l_ab(self.colour(_DUSK_TOP))
+        _, ab_horizon = rgb_to_l_ab(self.colour(_DUSK_HORIZON))
+        evening = to_rgb(lightness, (1 - t) * ab_top + t * ab_horizon)
+        dusk = self.column([s.dusk for s in self.scenes]) > 0
+        return torch.where(dusk, evening, sky)
 
     def _mountains(self, canvas: Tensor, horizon: Tensor) -> None:
         scenes, y, column = self.scenes, self.y, self.column
