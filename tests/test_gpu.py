@@ -10,7 +10,13 @@ from conftest import TINY, compose_train
 
 @pytest.mark.gpu
 @pytest.mark.parametrize(
-    ("model", "loss"), [("baseline", "mse"), ("vgg16", "mse"), ("baseline", "classification")]
+    ("model", "loss"),
+    [
+        ("baseline", "mse"),
+        ("vgg16", "mse"),
+        ("baseline", "classification"),
+        ("unet", "classification"),
+    ],
 )
 def test_gpu_bf16_training_and_inference(tmp_path, model, loss):
     extra = ["model.pretrained=false"] if model != "baseline" else []

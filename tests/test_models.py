@@ -191,6 +191,12 @@ MODEL_CONFIGS = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
     [[f"model={name}"] for name in MODEL_CONFIGS]
     + [
         ["model=unet", "model.backbone=resnet34"],
+        [
+            "model=unet",
+            "model.backbone=resnet18",
+            "model.freeze_backbone=false",
+            "loss=classification",
+        ],
         ["model=fusion", "model.backbone=efficientnet_b0"],
     ],
     ids=lambda o: " ".join(o),
