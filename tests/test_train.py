@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from colorlab.callbacks import ColorizationSamples
+from colorlab.models import model_name
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, wandb_offline_reason
 from colorlab.train import train
@@ -242,7 +243,7 @@ def test_sweep_runs_share_a_wandb_group(tmp_path):
 )
 def test_seed_experiments_are_the_references(tmp_path, experiment, model, size):
     cfg = compose_train(f"experiment={experiment}", run_dir=tmp_path)
-    assert cfg.model._target_ == f"colorlab.models.{model}"
+    assert model_name(cfg.model) == model
     assert cfg.data.image_size == size
     assert cfg.loss._target_ == "colorlab.losses.RegressionLoss" and cfg.loss.kind == "mse"
     assert cfg.loss.colorfulness_weight == 0

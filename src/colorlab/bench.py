@@ -45,6 +45,7 @@ from colorlab.colorize import colorize_files, plan_jobs
 from colorlab.data.synthetic import render_scenes
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference import load_colorizer
+from colorlab.models import model_name
 from colorlab.module import ColorizationModule
 from colorlab.train import build_module, train
 from colorlab.validation import TRAIN_RULES, validate
@@ -320,7 +321,7 @@ def bench(cfg: DictConfig) -> list[dict[str, Any]]:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     common = {
-        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "model": model_name(cfg.model),
         "loss": cfg.loss.get("kind") or cfg.loss._target_.rsplit(".", 1)[-1],
         "data": cfg.data._target_.rsplit(".", 1)[-1].removesuffix("DataModule").lower(),
         "image_size": cfg.data.image_size,

@@ -28,6 +28,7 @@ from colorlab.color import lab_batch, to_rgb
 from colorlab.data.images import ORIENTATION, open_rgb, to_uint8_chw
 from colorlab.data.images import to_rgb as pil_to_rgb
 from colorlab.errors import ColorlabError
+from colorlab.models import model_name
 from colorlab.models.heads import check_temperature
 from colorlab.module import ColorizationModule
 
@@ -245,9 +246,10 @@ def load_colorizer(
 
 def checkpoint_label(path: str | Path, module: ColorizationModule) -> str:
     """A readable name for a checkpoint: ``model-loss@run`` (run: the folder holding
-    checkpoints/), e.g. ``baseline-classification@0`` for run 0 of a sweep."""
+    checkpoints/), e.g. ``baseline-classification@0`` for run 0 of a sweep, or
+    ``unet_resnet34-mse@run``."""
     path = Path(path)
-    model = str(module.hparams.model.get("_target_", "model")).rsplit(".", 1)[-1]
+    model = model_name(module.hparams.model)
     run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
     return f"{model}-{loss_name(module.hparams.loss)}@{run}"
 

@@ -8,6 +8,7 @@ from colorlab.models.colorizer import (
     backbone_encoder,
     baseline,
     global_fusion,
+    model_name,
 )
 from colorlab.models.unet import UNet, unet
 
@@ -19,5 +20,6 @@ __all__ = [
     "backbone_encoder",
     "baseline",
     "global_fusion",
+    "model_name",
     "unet",
 ]

@@ -39,6 +39,20 @@ def freeze_schedule(freeze_backbone: FreezeSpec) -> tuple[bool, int | None]:
     )
 
 
+#: How a generic builder's configuration is named after its backbone (`model_name`).
+_NAMED_BY_BACKBONE = {"backbone_encoder": "{}", "global_fusion": "{}_fusion", "unet": "unet_{}"}
+
+
+def model_name(config: dict[str, Any]) -> str:
+    """A short name for a model config: ``baseline``, ``vgg16``, ``vgg16_fusion``,
+    ``resnet50_fusion``, ``unet``, ``unet_resnet34`` …"""
+    builder = str(config.get("_target_", "model")).rsplit(".", 1)[-1]
+    backbone = config.get("backbone")
+    if backbone and builder in _NAMED_BY_BACKBONE:
+        return _NAMED_BY_BACKBONE[builder].format(backbone)
+    return builder
+
+
 class ColorizerBase(nn.Module):
     """L (B×1×H×W in [0, 100], H and W multiples of `multiple`) -> the head's output.
 
