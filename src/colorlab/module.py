@@ -171,24 +171,23 @@ class ColorizationModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
-        thaw_at = self.net.unfreeze_backbone_at
-        if thaw_at is not None and self.current_epoch >= thaw_at:
-            for backbone in self.net.backbones():
-                if not backbone.trainable:
-                    backbone.set_trainable(True)
-                    backbone.train(self.training)
-                    log.info(
-                        "epoch %d: fine-tuning the %s backbone", self.current_epoch, backbone.name
-                    )
+        for backbone in self.net.backbones():
+            thaw_at = backbone.unfreeze_at
+            if thaw_at is not None and self.current_epoch >= thaw_at and not backbone.trainable:
+                backbone.set_trainable(True)
+                backbone.train(self.training)
+                log.info("epoch %d: fine-tuning the %s backbone", self.current_epoch, backbone.name)
 
     def parameter_groups(self, lr: float, backbone_lr_scale: float) -> list[dict[str, Any]]:
         """The optimizer's groups: the trained parts at ``lr``; backbones that train now or
         will be unfrozen (``model.freeze_backbone``) at ``lr × backbone_lr_scale`` (their
         gradients stay None until then, so the optimizer skips them). Backbones frozen for
         good are left out."""
-        thaws = self.net.unfreeze_backbone_at is not None
         backbone_params = [
-            p for b in self.net.backbones() if b.trainable or thaws for p in b.parameters()
+            p
+            for b in self.net.backbones()
+            if b.trainable or b.unfreeze_at is not None
+            for p in b.parameters()
         ]
         in_backbones = {id(p) for b in self.net.backbones() for p in b.parameters()}
         rest = [p for p in self.net.parameters() if p.requires_grad and id(p) not in in_backbones]

@@ -145,6 +145,23 @@ def stage_nodes(name: str) -> tuple[tuple[str, int, int], ...]:
     return tuple(stages[s] for s in sorted(stages))
 
 
+#: ``model.freeze_backbone``: true (always frozen), false (trained from the start) or an
+#: epoch N (frozen for epochs 0 … N-1, then fine-tuned).
+FreezeSpec = bool | int
+
+
+def freeze_schedule(freeze: FreezeSpec) -> tuple[bool, int | None]:
+    """``(trainable now, epoch to unfreeze at or None)`` for ``model.freeze_backbone``."""
+    if isinstance(freeze, bool):
+        return (not freeze, None)
+    if isinstance(freeze, int) and freeze >= 0:
+        return (freeze == 0, freeze or None)
+    raise ColorlabError(
+        f"model.freeze_backbone={freeze!r} is not allowed; use true, false or the epoch to "
+        "unfreeze at (an integer ≥ 0)"
+    )
+
+
 #: What a `Backbone` returns: every stage's map (a U-Net's skips), the last map (an
 #: encoder), or the last map averaged over space (a global feature vector).
 OUTPUTS = ("stages", "last", "pooled")
@@ -156,16 +173,17 @@ class Backbone(nn.Module):
     L (B×1×H×W in [0, 100]) becomes a 3-channel picture (``gray``, see `GRAY_INPUTS`),
     normalised with the weights' mean and std. ``output="stages"`` returns the list of maps
     at `strides` (B×`channels`[i]×H/s×W/s), ``"last"`` the deepest one, ``"pooled"`` the
-    deepest one averaged over space (B×`out_channels`). A frozen backbone
-    (``trainable=False``) keeps ``requires_grad`` off and stays in eval mode whatever
-    ``train()`` asks; `set_trainable` thaws it (fine-tuning).
+    deepest one averaged over space (B×`out_channels`). ``freeze`` is
+    ``model.freeze_backbone`` (`freeze_schedule`): a frozen backbone keeps ``requires_grad``
+    off and stays in eval mode whatever ``train()`` asks; `set_trainable` thaws it, which
+    the LightningModule does at epoch `unfreeze_at` (fine-tuning).
     """
 
     def __init__(
         self,
         name: str,
         pretrained: bool = True,
-        trainable: bool = False,
+        freeze: FreezeSpec = True,
         gray: str = "srgb",
         output: str = "stages",
     ) -> None:
@@ -193,6 +211,7 @@ class Backbone(nn.Module):
             "mean", torch.tensor(transform.mean).view(1, 3, 1, 1), persistent=False
         )
         self.register_buffer("std", torch.tensor(transform.std).view(1, 3, 1, 1), persistent=False)
+        trainable, self.unfreeze_at = freeze_schedule(freeze)
         self.set_trainable(trainable)
 
     def _load(self, name: str, state: dict[str, Tensor]) -> None:

@@ -16,29 +16,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorlab.errors import ColorlabError
-from colorlab.models.backbone import Backbone
+from colorlab.models.backbone import Backbone, FreezeSpec
 from colorlab.models.heads import make_head
 from colorlab.models.parts import UP, BaselineEncoder, Decoder, broadcast_concat, fusion_layer
 
 #: A head spec (see `colorlab.models.heads.make_head`); None is the regression head.
 HeadSpec = dict[str, Any] | None
-#: ``model.freeze_backbone``: true (always frozen), false (trained from the start) or an
-#: epoch N (frozen for epochs 0 … N-1, then fine-tuned).
-FreezeSpec = bool | int
-
-
-def freeze_schedule(freeze_backbone: FreezeSpec) -> tuple[bool, int | None]:
-    """``(trainable now, epoch to unfreeze at or None)`` for ``model.freeze_backbone``."""
-    if isinstance(freeze_backbone, bool):
-        return (not freeze_backbone, None)
-    if isinstance(freeze_backbone, int) and freeze_backbone >= 0:
-        return (freeze_backbone == 0, freeze_backbone or None)
-    raise ColorlabError(
-        f"model.freeze_backbone={freeze_backbone!r} is not allowed; use true, false or the "
-        "epoch to unfreeze at (an integer ≥ 0)"
-    )
-
-
 #: How a generic builder's configuration is named after its backbone (`model_name`).
 _NAMED_BY_BACKBONE = {"backbone_encoder": "{}", "global_fusion": "{}_fusion", "unet": "unet_{}"}
 
@@ -59,8 +42,7 @@ class ColorizerBase(nn.Module):
     ``forward(L)`` gives the head's raw output (what the loss trains: ab for a regression
     head, colour-bin logits for a classification head); `predict_ab` gives ab for any head.
     Subclasses implement `features` (B×`out_channels`×H×W). ``native_size`` is the square
-    input size the configuration was designed for; `unfreeze_backbone_at` an epoch at which
-    `backbones` start training (None: never, or from the start).
+    input size the configuration was designed for.
     """
 
     def __init__(
@@ -70,7 +52,6 @@ class ColorizerBase(nn.Module):
         self.head = make_head(out_channels, head)
         self.multiple = multiple
         self.native_size = native_size
-        self.unfreeze_backbone_at: int | None = None
 
     def features(self, L: Tensor) -> Tensor:
         raise NotImplementedError
@@ -165,22 +146,19 @@ def backbone_encoder(
 ) -> Colorizer:
     """A torchvision network's deepest map (H/32) as the encoder, a 1×1 fusion and a decoder
     that upsamples ×32 (``model=vgg16``: the reference's VGG-16 experiment)."""
-    trainable, unfreeze_at = freeze_schedule(freeze_backbone)
-    encoder = Backbone(backbone, pretrained, trainable, gray, output="last")
+    encoder = Backbone(backbone, pretrained, freeze_backbone, gray, output="last")
     if encoder.downsample != 32:
         raise ColorlabError(
             f"model.backbone={backbone} ends at stride {encoder.downsample}; the encoder model "
             "needs one that ends at 32 (use model=unet for any backbone)"
         )
-    net = Colorizer(
+    return Colorizer(
         encoder=encoder,
         fusion=fusion_layer(encoder.out_channels, 256),
         decoder=Decoder(256, _DECODER_FROM_32),
         native_size=native_size,
         head=head,
     )
-    net.unfreeze_backbone_at = unfreeze_at
-    return net
 
 
 def global_fusion(
@@ -194,10 +172,9 @@ def global_fusion(
     """The reference's general architecture (as in Deep Koalarization): the baseline encoder
     fused with a torchvision network's global feature vector (its deepest map averaged over
     space) broadcast over H/8×W/8 (``model=vgg16_fusion``, ``model=fusion``)."""
-    trainable, unfreeze_at = freeze_schedule(freeze_backbone)
     encoder = BaselineEncoder()
-    extractor = Backbone(backbone, pretrained, trainable, gray, output="pooled")
-    net = Colorizer(
+    extractor = Backbone(backbone, pretrained, freeze_backbone, gray, output="pooled")
+    return Colorizer(
         encoder=encoder,
         feature_extractor=extractor,
         fusion=fusion_layer(encoder.out_channels + extractor.out_channels, 256),
@@ -205,5 +182,3 @@ def global_fusion(
         native_size=native_size,
         head=head,
     )
-    net.unfreeze_backbone_at = unfreeze_at
-    return net

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from colorlab.errors import ColorlabError
-from colorlab.models.backbone import Backbone
-from colorlab.models.colorizer import ColorizerBase, FreezeSpec, HeadSpec, freeze_schedule
+from colorlab.models.backbone import Backbone, FreezeSpec
+from colorlab.models.colorizer import ColorizerBase, HeadSpec
 from colorlab.models.parts import NormalizeL
 
 #: ``model.upsampling``: interpolate ×2 then a 3×3 conv, or a 1×1 conv to 4C + pixel shuffle.
@@ -139,11 +139,9 @@ def unet(
 ) -> UNet:
     """``model=unet``: from scratch (``backbone`` null, baseline-sized) or on a torchvision
     ``backbone`` (pretrained unless ``pretrained=false``; ``freeze_backbone`` as in
-    `colorlab.models.colorizer.freeze_schedule`)."""
+    `colorlab.models.backbone.freeze_schedule`)."""
     if backbone is None:
-        net = UNet(ScratchEncoder(), upsampling, native_size, head)
-        return net
-    trainable, unfreeze_at = freeze_schedule(freeze_backbone)
-    net = UNet(Backbone(backbone, pretrained, trainable, gray), upsampling, native_size, head)
-    net.unfreeze_backbone_at = unfreeze_at
-    return net
+        encoder = ScratchEncoder()
+    else:
+        encoder = Backbone(backbone, pretrained, freeze_backbone, gray)
+    return UNet(encoder, upsampling, native_size, head)
