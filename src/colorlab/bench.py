@@ -107,25 +107,45 @@ def model_row(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     return {"images_per_s": cfg.bench.steps * len(indices) / seconds, "seconds": seconds}
 
 
-class StepTimer(L.Callback):
-    """Times training batches after ``warmup`` of them (with the device synchronised)."""
+class Timer(L.Callback):
+    """Times training from the first batch or epoch start where at least ``after_steps``
+    steps and ``after_epochs`` epochs are done, until fitting ends with every checkpoint
+    written (the device synchronised at both ends); counts the images and epochs in between.
+    The latest instance is `Timer.latest` (``colorlab.train`` builds its callbacks itself)."""
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup = warmup
+    latest: Timer | None = None
+
+    def __init__(self, after_steps: int = 0, after_epochs: int = 0) -> None:
+        self.after_steps = after_steps
+        self.after_epochs = after_epochs
         self.images = 0
+        self.epochs = 0
         self.start: float | None = None
         self.seconds = 0.0
+        Timer.latest = self
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.start is None and trainer.global_step == self.warmup:
+    def _start_if_due(self, trainer, pl_module) -> None:
+        due = trainer.global_step >= self.after_steps and trainer.current_epoch >= self.after_epochs
+        if self.start is None and due:
             _sync(pl_module.device)
             self.start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start_if_due(trainer, pl_module)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._start_if_due(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.start is not None:
             self.images += len(batch["L"])
 
-    def on_train_end(self, trainer, pl_module) -> None:
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.start is not None:
+            self.epochs += 1
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        trainer.strategy.checkpoint_io.teardown()  # the last checkpoint written, too
         _sync(pl_module.device)
         if self.start is not None:
             self.seconds = time.perf_counter() - self.start
@@ -135,7 +155,7 @@ def train_row(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     """Images per second of Lightning training steps fed by the configured data."""
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
-    timer = StepTimer(cfg.bench.warmup)
+    timer = Timer(after_steps=cfg.bench.warmup)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=[timer],
@@ -160,39 +180,6 @@ def train_row(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     }
 
 
-class EpochTimer(L.Callback):
-    """Times whole epochs (training, validation, checkpoints, samples) after the first one.
-    The latest instance is `EpochTimer.latest` (``colorlab.train`` builds callbacks itself)."""
-
-    latest: EpochTimer | None = None
-
-    def __init__(self) -> None:
-        self.images = 0
-        self.start: float | None = None
-        self.seconds = 0.0
-        self.epochs = 0
-        EpochTimer.latest = self
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if self.start is None and trainer.current_epoch >= 1:
-            _sync(pl_module.device)
-            self.start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.start is not None:
-            self.images += len(batch["L"])
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.start is not None:
-            self.epochs += 1
-
-    def on_fit_end(self, trainer, pl_module) -> None:
-        trainer.strategy.checkpoint_io.teardown()  # the last checkpoint written, too
-        _sync(pl_module.device)
-        if self.start is not None:
-            self.seconds = time.perf_counter() - self.start
-
-
 def epoch_row(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Images per second over whole epochs of ``colorlab.train`` (``bench.epochs`` of them
     after a first, untimed one), and the wall time of the whole run."""
@@ -205,12 +192,12 @@ def epoch_row(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         run.trainer.max_epochs = cfg.bench.epochs + 1
         run.callbacks = {
             **(run.callbacks or {}),
-            "bench_timer": {"_target_": f"{__name__}.EpochTimer"},
+            "bench_timer": {"_target_": f"{__name__}.Timer", "after_epochs": 1},
         }
     start = time.perf_counter()
     summary = train(run)
     wall = time.perf_counter() - start
-    timer = EpochTimer.latest
+    timer = Timer.latest
     if timer is None or not timer.images:
         raise ColorlabError("the epoch row timed no epoch; set bench.epochs ≥ 1")
     return {
