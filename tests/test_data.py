@@ -17,7 +17,7 @@ from colorlab.data import (
     render_scene,
 )
 from colorlab.data.augment import build_augmentation
-from colorlab.data.cache import choose_cache
+from colorlab.data.cache import CachedBatches, choose_cache
 from colorlab.data.folder import limit_files, split_files, vet_images
 from colorlab.data.images import UnreadableImageError, load_uint8, open_rgb
 from colorlab.data.sampling import EpochOrder
@@ -319,6 +319,16 @@ def test_a_rank_caches_only_its_shard():
     seen = torch.cat(list(loader))
     odd = dm.datasets["train"].render(range(1, 32, 2))
     assert torch.equal(seen.flatten(1).unique(dim=0), odd.flatten(1).unique(dim=0))
+
+
+def test_a_padded_shard_is_served_from_the_cache():
+    # 11 images on 4 ranks: padding gives ranks 3 images each, some owned by another rank.
+    for rank in range(4):
+        order = EpochOrder(11, True, rank=rank, world_size=4)
+        images = torch.arange(11, dtype=torch.uint8)[order.owned()].view(-1, 1, 1, 1)
+        loader = CachedBatches(images.expand(-1, 3, 1, 1).contiguous(), order, 2, False)
+        seen = torch.cat(list(loader))[:, 0, 0, 0].tolist()
+        assert sorted(seen) == sorted(order.shard().tolist()) and len(seen) == 3
 
 
 def test_auto_cache_picks_gpu_then_ram_then_streaming(monkeypatch):

@@ -106,8 +106,8 @@ class CachedBatches:
     split indices cut into batches of B×3×S×S uint8 on the cache's device.
 
     Args:
-        images: the rank's shard of the split, N×3×S×S uint8, row k = ``sampler.shard()[k]``
-            without the padding (on the GPU, or on the CPU, pinned for a CUDA run).
+        images: the rank's images of the split, N×3×S×S uint8, row k = ``sampler.owned()[k]``
+            (on the GPU, or on the CPU, pinned for a CUDA run).
         sampler: the `EpochOrder` (Lightning calls its ``set_epoch``).
         drop_last: leave out a last, incomplete batch.
     """
@@ -119,9 +119,9 @@ class CachedBatches:
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last
-        distinct = np.unique(sampler.shard())
+        owned = sampler.owned()
         rows = np.full(sampler.length, -1, np.int64)
-        rows[distinct] = np.arange(len(distinct))
+        rows[owned] = np.arange(len(owned))
         self._rows = torch.from_numpy(rows)
         self._pin = images.device.type == "cpu" and images.is_pinned()
 

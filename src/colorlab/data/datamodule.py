@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -152,7 +151,7 @@ class ColorizationDataModule(L.LightningDataModule):
     def _cached(self, split: str, order: EpochOrder, device: torch.device) -> Tensor:
         key = (split, order.rank, order.world_size)
         if key not in self._caches:
-            shard = np.unique(order.shard()).tolist()
+            shard = order.owned().tolist()
             with self.loader(split) as load:
                 self._caches[key] = cache_images(
                     len(shard),

@@ -39,6 +39,11 @@ class EpochOrder(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def owned(self) -> np.ndarray:
+        """The distinct indices this rank visits, ascending (what it needs cached; the
+        padding can reach indices of another rank)."""
+        return np.unique(self.shard())
+
     def shard(self) -> np.ndarray:
         """This rank's indices in ascending order (with the wrapped-around padding)."""
         indices = np.arange(self.length)

@@ -157,10 +157,10 @@ class _Painter:
 
     def column(self, values, shape: tuple[int, ...] = ()) -> Tensor:
         """Per-scene values as a B×(shape)×1×1 float tensor."""
-        array = np.asarray(values, dtype=np.float32).reshape(len(self.scenes), *shape, 1, 1)
-        if not shape:
-            array = array.reshape(len(self.scenes), 1, 1, 1)
-        return torch.from_numpy(array).to(self.device)
+        array = np.asarray(values, dtype=np.float32)
+        return torch.from_numpy(array.reshape(len(self.scenes), *(shape or (1,)), 1, 1)).to(
+            self.device
+        )
 
     def colour(self, rgb) -> Tensor:
         return torch.tensor(rgb, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
