@@ -91,15 +91,14 @@ def _target(config: Any) -> str:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, writing through `atomic_torch_save`.
 
-    With ``background`` (the default) the tensors are copied to host memory at once and the
-    file is written by one background thread, so that training goes on meanwhile. Removing
+    The tensors are copied to host memory at once and the file is written by one background
+    thread, so that training goes on meanwhile. Removing
     a checkpoint (the previous best) and the end of fitting wait for pending writes first,
     and a write error is raised at the next save, removal or teardown.
     """
 
-    def __init__(self, background: bool = True) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.background = background
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
 
@@ -108,9 +107,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
-        if not self.background:
-            atomic_torch_save(checkpoint, path)
-            return
         self._raise_failures(wait=False)
         snapshot = apply_to_collection(checkpoint, torch.Tensor, _host_copy)
         if self._writer is None:
