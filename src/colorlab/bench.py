@@ -44,7 +44,7 @@ from colorlab.app import config_dir, one_line_errors, run_app
 from colorlab.colorize import colorize_files, plan_jobs
 from colorlab.data.synthetic import render_scenes
 from colorlab.errors import ColorlabError, check_choice
-from colorlab.inference import load_colorizer
+from colorlab.inference import load_colorizer, loss_name
 from colorlab.models import model_name
 from colorlab.module import ColorizationModule
 from colorlab.train import build_module, train
@@ -309,7 +309,7 @@ def bench(cfg: DictConfig) -> list[dict[str, Any]]:
     run_dir.mkdir(parents=True, exist_ok=True)
     common = {
         "model": model_name(cfg.model),
-        "loss": cfg.loss.get("kind") or cfg.loss._target_.rsplit(".", 1)[-1],
+        "loss": loss_name(cfg.loss),
         "data": cfg.data._target_.rsplit(".", 1)[-1].removesuffix("DataModule").lower(),
         "image_size": cfg.data.image_size,
         "batch_size": cfg.data.batch_size,

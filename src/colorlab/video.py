@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import torch
 
@@ -15,6 +15,9 @@ from colorlab.color import lab_batch
 from colorlab.errors import ColorlabError
 from colorlab.files import written_atomically
 from colorlab.inference import TrainedColorizer
+
+if TYPE_CHECKING:  # PyAV is imported when a video is processed, not with colorize
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ def colorize_video(
     upsampled and merged with each frame's full-resolution L. The first audio stream is
     copied when the output container accepts it.
     """
+    import av
+
     smoother = AbSmoother(temporal_smoothing)
     try:
         reader = av.open(str(source))
@@ -93,6 +98,8 @@ def _transcode(
 ) -> int:
     """Decode, colorize and encode every frame of ``reader`` into ``target`` (its first
     audio stream copied where the container allows); returns the frames written."""
+    import av
+
     video_in = reader.streams.video[0]
     video_in.thread_type = "AUTO"
     audio_in = reader.streams.audio[0] if reader.streams.audio else None
