@@ -15,6 +15,7 @@ from typing import Any
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
+from colorlab.distributed import launched_as_rank_zero
 from colorlab.errors import ColorlabError, RunInterrupted
 
 
@@ -91,11 +92,12 @@ def _exit_if_expected(error: BaseException) -> None:
 def one_line_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Decorate a Hydra task function so that its user errors end the process as one line
     (before Hydra adds its own "Error executing job" line). Where the config names a
-    ``console_log`` file, all that the task prints, that line included, is copied there."""
+    ``console_log`` file, all that the task prints, that line included, is copied there
+    (by rank 0 of a distributed run; the other ranks print to their own consoles)."""
 
     @functools.wraps(task)
     def run(cfg: Any) -> Any:
-        log = cfg.get("console_log") if hasattr(cfg, "get") else None
+        log = cfg.get("console_log") if hasattr(cfg, "get") and launched_as_rank_zero() else None
         with copy_console(Path(log)) if log else contextlib.nullcontext():
             try:
                 return task(cfg)

@@ -12,7 +12,7 @@ Batches follow `colorlab.color.lab_batch`: ``{"L": B×1×H×W in [0, 100], "ab":
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -186,11 +186,16 @@ class ClassificationLoss(ColorizationLoss):
         return torch.bincount(nearest.flatten(), minlength=len(self.bins)).float()
 
     @torch.no_grad()
-    def fit_prior(self, ab_batches: Iterable[Tensor]) -> Tensor:
+    def fit_prior(
+        self,
+        ab_batches: Iterable[Tensor],
+        sum_over_ranks: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
         """Set the colour prior (and the rebalancing weights) from the training split's ab.
 
         Args:
             ab_batches: B×2×H×W ab batches, on this module's device.
+            sum_over_ranks: under DDP, sums the bin counts of every rank's shard.
 
         Returns:
             The smoothed prior (Q, sums to 1).
@@ -198,6 +203,8 @@ class ClassificationLoss(ColorizationLoss):
         counts = torch.zeros(len(self.bins), device=self.bins.device)
         for ab in ab_batches:
             counts += self.bin_counts(ab)
+        if sum_over_ranks is not None:
+            counts = sum_over_ranks(counts)
         if not counts.sum() > 0:
             raise ColorlabError("the training split gave no pixels for the colour prior")
         self.set_prior(smooth_prior(counts, self.bins, self.prior_sigma))

@@ -90,6 +90,7 @@ class ColorizationModule(L.LightningModule):
             on_epoch=True,
             prog_bar=True,
             batch_size=len(batch["L"]),
+            sync_dist=True,  # the mean over every rank's images (one reduction per epoch)
         )
         return loss
 
@@ -108,6 +109,7 @@ class ColorizationModule(L.LightningModule):
             on_epoch=True,
             prog_bar=True,
             batch_size=len(ab_pred),
+            sync_dist=True,
         )
         return {"loss": loss, "ab_pred": ab_pred.detach(), "rgb_pred": rgb_pred.detach()}
 
@@ -118,10 +120,12 @@ class ColorizationModule(L.LightningModule):
         return self._evaluate(batch, "test", self.test_metrics)
 
     def _log_metrics(self, stage: str, metrics: ColorizationMetrics) -> None:
+        # torchmetrics reduce their states over every rank: each rank holds the same values
+        # (sync_dist then averages equal numbers; it keeps every rank's callback metrics).
         values = metrics.compute()
         metrics.reset()
-        self.log(f"{stage}/psnr", values.pop("psnr"), prog_bar=True)
-        self.log_dict({f"{stage}/{name}": value for name, value in values.items()})
+        self.log(f"{stage}/psnr", values.pop("psnr"), prog_bar=True, sync_dist=True)
+        self.log_dict({f"{stage}/{name}": value for name, value in values.items()}, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val", self.val_metrics)
@@ -131,6 +135,15 @@ class ColorizationModule(L.LightningModule):
 
     # -- set-up --------------------------------------------------------------------------
     def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1 and any(
+            b.unfreeze_at is not None and not b.trainable for b in self.net.backbones()
+        ):
+            # DDP synchronises the gradients of the parameters that train when it wraps the
+            # network: a backbone thawed later would train apart on every rank.
+            raise ColorlabError(
+                "model.freeze_backbone=N (thaw during training) cannot be used with DDP; "
+                "use model.freeze_backbone=true or false"
+            )
         self.configure_network()
         if getattr(self.loss_fn, "needs_prior", False):  # not when resumed: it is restored
             self.fit_colour_prior()
@@ -145,8 +158,9 @@ class ColorizationModule(L.LightningModule):
             self.net.compile(mode=None if mode in (True, "default") else mode)
 
     def fit_colour_prior(self) -> None:
-        """One pass over the training split: the colour prior of a classification loss, its
-        rebalancing weights, and the starting point of the head's logits."""
+        """One pass over the training split (each rank over its shard, the counts summed over
+        ranks): the colour prior of a classification loss, its rebalancing weights, and the
+        starting point of the head's logits."""
         datamodule = self.trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "split_dataloader"):
             raise ColorlabError("loss=classification needs a colorlab data module for its prior")
@@ -159,9 +173,13 @@ class ColorizationModule(L.LightningModule):
                 seen += len(raw)
                 yield datamodule.prepare_batch(raw.to(self.device))["ab"]
 
-        prior = self.loss_fn.fit_prior(batches())
+        strategy = self.trainer.strategy
+        prior = self.loss_fn.fit_prior(
+            batches(), sum_over_ranks=lambda t: strategy.reduce(t, reduce_op="sum")
+        )
         if hasattr(self.net.head, "start_from_prior"):
             self.net.head.start_from_prior(prior)
+        seen = int(strategy.reduce(torch.tensor(seen, device=self.device), reduce_op="sum"))
         log.info(
             "colour prior over %d bins from %d training images (most common bin: %.1f%%)",
             len(prior),

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from colorlab.app import config_dir, one_line_errors, refuse_used_dir, run_app
 from colorlab.callbacks import ColorizationSamples
 from colorlab.checkpointing import AtomicCheckpointIO, check_resumable
+from colorlab.distributed import check_launchable, launched_as_rank_zero
 from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
@@ -51,7 +52,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume"
         )
     resuming_here = ckpt_path and run_dir.resolve() in Path(ckpt_path).resolve().parents
-    if not resuming_here:
+    rank_zero = launched_as_rank_zero()  # ranks > 0 of DDP find rank 0's config.yaml here
+    if rank_zero and not resuming_here:
         refuse_used_dir(
             run_dir,
             RUN_OUTPUTS,
@@ -64,20 +66,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg)
     if ckpt_path:
         check_resumable(ckpt_path, module.hparams)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if rank_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()]
     loggers = build_loggers(cfg.get("logger"), group=sweep_group())
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
+    checkpoint_io = AtomicCheckpointIO()
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
     )
+    check_launchable(trainer)
 
     try:
         _fit(trainer, module, datamodule, ckpt_path)
         checkpoint = trainer.checkpoint_callback
-        best = checkpoint.best_model_path if checkpoint else ""
+        # Every rank tests the checkpoint rank 0 chose, once rank 0 has written it.
+        best = trainer.strategy.broadcast(checkpoint.best_model_path if checkpoint else "")
+        checkpoint_io.wait()
+        trainer.strategy.barrier("checkpoints written")
         if cfg.test_after_fit and not trainer.interrupted:
             trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
     finally:
@@ -98,10 +106,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     best_text = (
         f"best {monitor} {summary['best_score']:.4f}" if score is not None else "no best score"
     )
-    print(
-        f"colorlab: run dir {run_dir} | {best_text} | checkpoint {best or 'none'} | samples {samples or 'none'}",
-        flush=True,
-    )
+    if trainer.is_global_zero:
+        print(
+            f"colorlab: run dir {run_dir} | {best_text} | checkpoint {best or 'none'} | samples {samples or 'none'}",
+            flush=True,
+        )
     return summary
 
 
