@@ -1,5 +1,5 @@
 # colorlab: `make demo` trains on the built-in data, `make test` runs the tests.
-# Both create .venv and install colorlab (editable, with dev tools) on first use.
+# Both create .venv and install colorlab (editable, with dev tools and the sweep plugins) on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,sweep]'
 	touch $@
 
 demo: install  ## train the baseline briefly on synthetic scenes (CPU-friendly, ~2 min)

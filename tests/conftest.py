@@ -45,10 +45,15 @@ def _quiet_offline_env(monkeypatch, tmp_path):
     torch.manual_seed(0)
 
 
-def compose_train(*overrides: str, run_dir: Path):
-    """The training config as ``python -m colorlab.train`` would compose it."""
+def compose_train(*overrides: str, run_dir: Path, return_hydra_config: bool = False):
+    """The training config as ``python -m colorlab.train`` would compose it (with its
+    ``hydra`` node if asked)."""
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose("train", overrides=[f"run_dir={run_dir}", *overrides])
+        return compose(
+            "train",
+            overrides=[f"run_dir={run_dir}", *overrides],
+            return_hydra_config=return_hydra_config,
+        )
 
 
 def run_cli(

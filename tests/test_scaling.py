@@ -1,14 +1,20 @@
 """Beyond one process: DDP on the CPU (gloo), the submitit launcher, and Optuna searches."""
 
 import csv
+import os
+import subprocess
+import sys
 
 import lightning as L
+import optuna
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from colorlab.inference import load_colorizer
 from colorlab.module import ColorizationModule
+from colorlab.search import loss_options
 from conftest import compose_train, run_cli
 
 TINY_RUN = [
@@ -88,3 +94,139 @@ def test_two_cpu_processes_train_as_one_run(tmp_path, loss):
 
     colorizer = load_colorizer(best)
     assert colorizer.colorize(torch.rand(30, 41).numpy()).size == (41, 30)
+
+
+SWEEP_RUN = [*TINY_RUN, "data.num_images=40", "trainer.max_epochs=1", "logger=csv"]
+
+
+def test_submitit_local_runs_each_job_as_its_own_process(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "colorlab.train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "loss=mse,l1",
+        *SWEEP_RUN,
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for num, loss in (("0", "mse"), ("1", "l1")):
+        run = sweep / num
+        assert f"kind: {loss}" in (run / "config.yaml").read_text()
+        assert (run / "checkpoints" / "last.ckpt").is_file()
+        assert list((run / "checkpoints").glob("best-*.ckpt"))
+        assert "colorlab: run dir" in (run / "train.log").read_text()
+    # submitit's own logs of the two jobs (one process each), with each run's summary line
+    logs = sorted((sweep / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == 2
+    assert all("colorlab: run dir" in log.read_text() for log in logs)
+
+
+def test_slurm_preset_asks_for_one_task_per_device_on_every_node():
+    cfg = compose_train(
+        "hydra/launcher=slurm",
+        "trainer.devices=4",
+        "trainer.num_nodes=2",
+        "hydra.launcher.partition=gpu",
+        run_dir="unused",
+        return_hydra_config=True,
+    )
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 4, 4)
+    assert launcher["partition"] == "gpu"
+
+
+def _trial_folders(sweep):
+    return sorted(int(p.name) for p in sweep.iterdir() if p.name.isdigit())
+
+
+def test_optuna_search_reports_the_best_trial_and_continues_its_study(tmp_path):
+    sweep = tmp_path / "search"
+    search = ["-m", "hparams_search=optuna", *SWEEP_RUN, f"hydra.sweep.dir={sweep}"]
+    first = run_cli("colorlab.train", *search, "hydra.sweeper.n_trials=3", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _trial_folders(sweep) == [0, 1, 2]
+    results = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert {"optimizer", "optimizer.lr", "loss"} <= set(results.best_params)
+    assert "data.batch_size" not in results.best_params  # fixed on the command line
+    best_line = first.stdout.strip().splitlines()[-1]
+    assert best_line.startswith(f"colorlab: best val/psnr {results.best_value:.4f} with ")
+    # the best value is the best val/psnr of a trial's checkpoint
+    psnrs = [
+        max(float(r["val/psnr"]) for r in _metrics_rows(sweep / str(n)) if r.get("val/psnr"))
+        for n in range(3)
+    ]
+    assert results.best_value == pytest.approx(max(psnrs), rel=1e-6)
+
+    again = run_cli("colorlab.train", *search, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "after its 3 trials" in again.stdout
+    assert _trial_folders(sweep) == [0, 1, 2, 3, 4]
+    study = optuna.load_study(study_name="colorlab", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    drawn = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(drawn)) == 5  # the continued study does not propose its first trials again
+
+
+def test_a_search_draws_the_options_of_the_loss_it_draws():
+    class Trial:
+        def __init__(self, loss):
+            self.params, self.user_attrs = {"loss": loss}, {}
+
+        def suggest_float(self, name, low, high):
+            self.params[name] = (low + high) / 2
+
+    config = OmegaConf.create({"hydra": {"runtime": {"choices": {"loss": "mse"}}}})
+    expected = {
+        "classification": {"loss", "loss.rebalance", "loss.temperature"},
+        "l1": {"loss", "loss.colorfulness_weight"},
+    }
+    for loss, names in expected.items():
+        trial = Trial(loss)
+        loss_options(config, trial)
+        assert set(trial.params) == names
+    fixed = Trial(None)  # the loss is not searched: the config's loss (mse) decides
+    fixed.params = {}
+    loss_options(config, fixed)
+    assert set(fixed.params) == {"loss.colorfulness_weight"}
+
+
+def test_without_the_sweep_extra_a_plugin_config_is_one_line(tmp_path):
+    # Hide the installed Hydra plugins from this process (as if the extra were not installed).
+    (tmp_path / "sitecustomize.py").write_text(
+        "import hydra_plugins\n"
+        "hydra_plugins.__path__ = [p for p in hydra_plugins.__path__ if 'site-packages' not in p]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    for choice in (
+        "hparams_search=optuna",
+        "hydra/launcher=submitit_local",
+        "hydra/launcher=slurm",
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "colorlab.train", "-m", choice, "loss=mse,l1"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2, result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "pip install 'colorlab[sweep]'" in lines[0], lines
+
+
+def test_a_multirun_refuses_to_start_ddp_processes_itself(tmp_path):
+    result = run_cli(
+        "colorlab.train",
+        "-m",
+        "trainer.devices=2",
+        "loss=mse,l1",
+        *SWEEP_RUN,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "hydra/launcher=slurm" in result.stderr.strip().splitlines()[-1]

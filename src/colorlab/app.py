@@ -13,10 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from colorlab.distributed import launched_as_rank_zero
 from colorlab.errors import ColorlabError, RunInterrupted
+
+# ``${colorlab.add:A,B}`` = A + B (integers), e.g. the trial folders of a continued search.
+OmegaConf.register_new_resolver(
+    "colorlab.add", lambda *numbers: sum(int(n) for n in numbers), replace=True
+)
+
+
+#: Configs that the Hydra plugins of ``pip install 'colorlab[sweep]'`` provide.
+SWEEP_PLUGIN_CONFIGS = (
+    "hydra/sweeper/optuna",
+    "hydra/sweeper/sampler/tpe",
+    "hydra/launcher/submitit_local",
+    "hydra/launcher/submitit_slurm",
+)
 
 
 def config_dir() -> str:
@@ -56,11 +71,20 @@ def _user_message(error: BaseException) -> str | None:
         if isinstance(cause, ColorlabError):
             return str(cause)
     for cause in _causes(error):
-        if isinstance(cause, MissingConfigException) and cause.options:
-            key, _, wrong = (cause.missing_cfg_file or "config/?").rpartition("/")
-            return (
-                f"{key}={wrong} does not exist; choose one of: {', '.join(sorted(cause.options))}"
-            )
+        if isinstance(cause, MissingConfigException):
+            missing = cause.missing_cfg_file or "config/?"
+            key, _, wrong = missing.rpartition("/")
+            if missing in SWEEP_PLUGIN_CONFIGS:
+                return (
+                    f"{key}={wrong} needs a Hydra plugin that is not installed; "
+                    "pip install 'colorlab[sweep]'"
+                )
+            if cause.options:
+                options = ", ".join(sorted(cause.options))
+                return f"{key}={wrong} does not exist; choose one of: {options}"
+    for cause in _causes(error):
+        if isinstance(cause, RuntimeError) and 'Could not detect "srun"' in str(cause):
+            return "hydra/launcher=slurm submits SLURM jobs, and this machine has no SLURM (srun)"
     for cause in _causes(error):
         if isinstance(cause, OSError) and cause.filename and cause.strerror:
             # a path that cannot be written or read: no space, no permission, not a folder
