@@ -72,7 +72,10 @@ class StudyFolder(Callback):
         if not results.is_file():
             return
         best = OmegaConf.load(results)
-        params = " ".join(f"{name}={value}" for name, value in best.best_params.items())
+        params = " ".join(
+            f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in best.best_params.items()
+        )
         metric = config.get("optimized_metric", "objective")
         print(
             f"colorlab: best {metric} {best.best_value:.4f} with {params} | {results}", flush=True
