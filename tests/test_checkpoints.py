@@ -72,8 +72,7 @@ def test_background_writes_snapshot_the_weights_and_report_failures(tmp_path):
     assert torch.load(tmp_path / "a.ckpt")["w"].eq(0).all()
     assert torch.load(tmp_path / "b.ckpt")["w"].eq(1).all()
     io.save_checkpoint({"w": weights}, tmp_path / "c.ckpt")
-    io.remove_checkpoint(tmp_path / "c.ckpt")  # queued behind the write, not before it
-    io.wait()
+    io.remove_checkpoint(tmp_path / "c.ckpt")  # waits for the write first
     assert not (tmp_path / "c.ckpt").exists()
     (tmp_path / "file").write_text("a file where a folder should be")
     io.save_checkpoint({"w": weights}, tmp_path / "file" / "d.ckpt")  # fails in the background

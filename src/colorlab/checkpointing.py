@@ -92,10 +92,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, writing through `atomic_torch_save`.
 
     The tensors are copied to host memory at once and the file is written by one background
-    thread, so that training goes on meanwhile. Removing a checkpoint (the previous best) is
-    queued behind the pending writes, so a new best is on disk before the old one goes,
-    without training waiting for either. The end of fitting waits for everything; a write
-    error is raised at the next save, removal or teardown.
+    thread, so that training goes on meanwhile. Removing
+    a checkpoint (the previous best) and the end of fitting wait for pending writes first,
+    and a write error is raised at the next save, removal or teardown.
     """
 
     def __init__(self) -> None:
@@ -110,19 +109,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         self._raise_failures(wait=False)
         snapshot = apply_to_collection(checkpoint, torch.Tensor, _host_copy)
-        if any(t.is_cuda for t in _tensors(checkpoint)):
-            torch.cuda.synchronize()  # the copies were queued without waiting, one by one
-        self._submit(atomic_torch_save, snapshot, path)
-
-    def remove_checkpoint(self, path: str | Path) -> None:
-        self._raise_failures(wait=False)
-        self._submit(super().remove_checkpoint, path)
-
-    def _submit(self, work: Any, *args: Any) -> None:
-        """Run ``work(*args)`` on the writer thread, after everything handed over before."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
-        self._pending.append(self._writer.submit(work, *args))
+        self._pending.append(self._writer.submit(atomic_torch_save, snapshot, path))
+
+    def remove_checkpoint(self, path: str | Path) -> None:
+        self.wait()
+        super().remove_checkpoint(path)
 
     def wait(self) -> None:
         """Block until every checkpoint handed over so far is on disk (or raise its error)."""
@@ -144,15 +137,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
-    """A point-in-time copy in host memory (the optimizer goes on changing the original).
-    From a GPU the copy is queued (into pinned memory) and the caller synchronises once."""
-    return tensor.detach().to("cpu", copy=True, non_blocking=tensor.is_cuda)
-
-
-def _tensors(collection: Any) -> list[torch.Tensor]:
-    found: list[torch.Tensor] = []
-    apply_to_collection(collection, torch.Tensor, found.append)
-    return found
+    """A point-in-time copy in host memory (the optimizer goes on changing the original)."""
+    return tensor.detach().to("cpu", copy=True)
 
 
 class Checkpoints(ModelCheckpoint):

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Pictures are batched up to ``batch_size`` and up to this many pixels in all.
 BATCH_PIXELS = 32_000_000
-#: Threads that decode and encode image files (Pillow's codecs release the GIL).
-READ_WRITE_THREADS = min(16, os.cpu_count() or 2)
 OUTPUT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
 _SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
 
@@ -111,83 +106,6 @@ def _save(picture: Image.Image, target: Path) -> None:
         raise ColorlabError(f"cannot write {target}: {error.strerror or error}") from error
 
 
-def _header_pixels(path: Path) -> int:
-    """Width × height from the file's header (no decoding); 0 where it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            return image.width * image.height
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return 0
-
-
-def _chunks(images: list[Job], batch_size: int) -> Iterator[list[Job]]:
-    """Jobs in batches of up to ``batch_size`` and `BATCH_PIXELS` pixels in all (from the
-    headers); a photo larger than that is a batch of its own."""
-    chunk: list[Job] = []
-    pixels = 0
-    for job in images:
-        size = _header_pixels(job.source)
-        if chunk and (len(chunk) >= batch_size or pixels + size > BATCH_PIXELS):
-            yield chunk
-            chunk, pixels = [], 0
-        chunk.append(job)
-        pixels += size
-    if chunk:
-        yield chunk
-
-
-def _read(job: Job) -> tuple[Image.Image | None, int]:
-    """The decoded picture (None where it cannot be read: warned about here) and the number
-    of frames the file holds."""
-    try:
-        picture = open_rgb(job.source)
-    except UnreadableImageError as error:
-        log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
-        return None, 0
-    frames = frame_count(job.source)
-    if frames > 1:
-        log.warning("%s has %d frames: only the first is colorized", job.source, frames)
-    return picture, frames
-
-
-def _colorize_images(
-    colorizer: TrainedColorizer,
-    images: list[Job],
-    batch_size: int,
-    counts: dict[str, int],
-    advance: Callable[[], None],
-) -> None:
-    """Colorize the image jobs batch by batch: a batch's files are decoded by parallel
-    threads, colorized in one model pass, then encoded and written by the threads while the
-    next batch is read and colorized (so at most two batches of pictures are in memory)."""
-    with ThreadPoolExecutor(READ_WRITE_THREADS, thread_name_prefix="colorize-io") as pool:
-        writing: list[Future] = []
-
-        def finish_writing() -> None:
-            for future in writing:
-                future.result()  # a write error (ColorlabError) ends the run here
-                counts["images"] += 1
-                advance()
-            writing.clear()
-
-        for chunk in _chunks(images, batch_size):
-            readable = []
-            for job, (picture, frames) in zip(chunk, pool.map(_read, chunk)):
-                if picture is None:
-                    counts["skipped"] += 1
-                    advance()
-                    continue
-                counts["first_frame_only"] += frames > 1
-                readable.append((job, picture))
-            results = colorizer.colorize_batch([p for _, p in readable]) if readable else []
-            finish_writing()  # the previous batch's files, written meanwhile
-            writing.extend(
-                pool.submit(_save, result, job.target)
-                for (job, _), result in zip(readable, results)
-            )
-        finish_writing()
-
-
 def colorize_files(
     colorizer: TrainedColorizer,
     jobs: list[Job],
@@ -208,9 +126,36 @@ def colorize_files(
         TimeRemainingColumn(),
     )
     with Progress(*columns) as progress:
-        if images:
-            task = progress.add_task("images", total=len(images))
-            _colorize_images(colorizer, images, batch_size, counts, lambda: progress.advance(task))
+        task = progress.add_task("images", total=len(images)) if images else None
+        chunk: list[tuple[Job, Image.Image]] = []
+
+        def flush() -> None:
+            pictures = [picture for _, picture in chunk]
+            for (job, _), result in zip(chunk, colorizer.colorize_batch(pictures)):
+                _save(result, job.target)
+                counts["images"] += 1
+                progress.advance(task)
+            chunk.clear()
+
+        for job in images:
+            try:
+                picture = open_rgb(job.source)
+            except UnreadableImageError as error:
+                log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
+                counts["skipped"] += 1
+                progress.advance(task)
+                continue
+            if (frames := frame_count(job.source)) > 1:
+                log.warning("%s has %d frames: only the first is colorized", job.source, frames)
+                counts["first_frame_only"] += 1
+            pixels = sum(p.width * p.height for _, p in chunk)
+            if chunk and pixels + picture.width * picture.height > BATCH_PIXELS:
+                flush()  # a large photo is colorized on its own: one photo's buffers at a time
+            chunk.append((job, picture))
+            if len(chunk) >= batch_size:
+                flush()
+        if chunk:
+            flush()
         for job in videos:
             frames = progress.add_task(f"{job.source.name}", total=None)
             try:
