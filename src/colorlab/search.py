@@ -51,11 +51,14 @@ class StudyFolder(Callback):
     from N; at the end, print the best trial and where the results are."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
         sweeper = config.hydra.sweeper
-        database = sweep_dir / "optuna.db"
-        done = _count_trials(sweeper.storage, sweeper.study_name) if database.is_file() else 0
+        storage = sweeper.get("storage")
+        if not storage:
+            return  # a study in memory: nothing to continue
+        sqlite_file = Path(storage.removeprefix("sqlite:///"))
+        new_file = storage.startswith("sqlite:///") and not sqlite_file.is_file()
+        done = 0 if new_file else _count_trials(storage, sweeper.study_name)
         if not done:
             return
         with read_write(config.hydra), open_dict(config.hydra):
@@ -65,7 +68,7 @@ class StudyFolder(Callback):
             config.hydra.overrides.hydra.append(
                 "hydra.sweep.subdir='${colorlab.add:${hydra.job.num}," + str(done) + "}'"
             )
-        print(f"colorlab: continuing the study in {database} after its {done} trials", flush=True)
+        print(f"colorlab: continuing the study in {storage} after its {done} trials", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"
