@@ -15,18 +15,9 @@ from omegaconf import OmegaConf
 from colorlab.inference import load_colorizer
 from colorlab.module import ColorizationModule
 from colorlab.search import loss_options
-from conftest import compose_train, run_cli
+from conftest import TINY, compose_train, run_cli
 
-TINY_RUN = [
-    "data.image_size=32",
-    "data.batch_size=8",
-    "data.num_workers=0",
-    "trainer.accelerator=cpu",
-    "trainer.log_every_n_steps=1",
-    "callbacks.samples.num_samples=3",
-    "~callbacks.model_summary",
-    "~callbacks.progress_bar",
-]
+TINY_RUN = [*TINY, "~callbacks.progress_bar"]
 # 80 scenes: 8 validation images, 4 for each of two ranks.
 DDP_DATA = ["data.num_images=80", "seed=3"]
 
@@ -41,6 +32,8 @@ def test_two_cpu_processes_train_as_one_run(tmp_path, loss):
     run_dir = tmp_path / "run"
     result = run_cli(
         "colorlab.train",
+        *TINY_RUN,
+        *DDP_DATA,
         f"loss={loss}",
         "trainer=ddp",
         "trainer.accelerator=cpu",
@@ -48,8 +41,6 @@ def test_two_cpu_processes_train_as_one_run(tmp_path, loss):
         "trainer.precision=32-true",
         "trainer.max_epochs=2",
         "logger=csv",
-        *TINY_RUN,
-        *DDP_DATA,
         f"hydra.run.dir={run_dir}",
         cwd=tmp_path,
     )
