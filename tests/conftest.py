@@ -57,10 +57,11 @@ def compose_train(*overrides: str, run_dir: Path, return_hydra_config: bool = Fa
 
 
 def run_cli(
-    module: str, *args: str, cwd: Path, timeout: float = 300
+    module: str, *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m module args`` as a user would, in ``cwd``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    """Run ``python -m module args`` as a user would, in ``cwd`` (``env`` added to the
+    environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,

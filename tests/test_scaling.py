@@ -221,3 +221,21 @@ def test_a_multirun_refuses_to_start_ddp_processes_itself(tmp_path):
     )
     assert result.returncode == 2
     assert "hydra/launcher=slurm" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_job_that_slurm_restarts_resumes_its_own_run(tmp_path):
+    args = ["colorlab.train", *TINY_RUN, "data.num_images=40", "logger=csv", "hydra.run.dir=run"]
+    first = run_cli(*args, "trainer.max_epochs=1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # The same job again, as SLURM starts it after a requeue (preemption, time limit).
+    env = {"SLURM_RESTART_COUNT": "1"}
+    again = run_cli(*args, "trainer.max_epochs=2", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "SLURM restarted this job (1 times): resuming from" in again.stdout
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 1
+    trained = {int(r["epoch"]) for r in _metrics_rows(tmp_path / "run") if r.get("train/loss")}
+    assert trained == {0, 1}
+    # Without the restart, the used folder is still refused.
+    refused = run_cli(*args, "trainer.max_epochs=3", cwd=tmp_path)
+    assert refused.returncode == 2 and "already holds a training run" in refused.stderr

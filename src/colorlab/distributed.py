@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
@@ -12,6 +14,8 @@ from colorlab.errors import ColorlabError
 
 if TYPE_CHECKING:
     import lightning as L
+
+log = logging.getLogger(__name__)
 
 #: Variables by which launchers tell a process its rank: torchrun (RANK), srun (SLURM_PROCID,
 #: what Lightning's SLURM environment reads), Lightning's own launcher (NODE_RANK, LOCAL_RANK).
@@ -40,3 +44,15 @@ def check_launchable(trainer: L.Trainer) -> None:
             "(trainer.devices / trainer.num_nodes > 1): Lightning would re-run the whole sweep in "
             "each; use a cluster launcher (hydra/launcher=slurm) or train the runs one at a time"
         )
+
+
+def requeued_checkpoint(run_dir: Path) -> str | None:
+    """The run's ``last.ckpt`` when SLURM has restarted its job (requeued after preemption or
+    at its time limit: ``SLURM_RESTART_COUNT`` ≥ 1), so that the job resumes its own run
+    instead of refusing the folder it wrote; else None."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if restarts < 1 or not last.is_file():
+        return None
+    log.info("SLURM restarted this job (%d times): resuming from %s", restarts, last)
+    return str(last)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import logging
 import netrc
@@ -11,7 +12,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
 from colorlab.errors import ColorlabError
@@ -117,3 +120,24 @@ def plain(config: Any) -> Any:
     return (
         OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
     )
+
+
+class AppendingCSVLogger(CSVLogger):
+    """Lightning's CSV logger, except that an existing ``metrics.csv`` (a run resumed in its
+    own folder) is continued: Lightning's would delete it."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class _AppendingWriter(ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        """Keep an earlier metrics.csv and its columns (new columns rewrite its header)."""
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])

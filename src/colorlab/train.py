@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from colorlab.app import config_dir, one_line_errors, refuse_used_dir, run_app
 from colorlab.callbacks import ColorizationSamples
 from colorlab.checkpointing import AtomicCheckpointIO, check_resumable
-from colorlab.distributed import check_launchable, launched_as_rank_zero
+from colorlab.distributed import check_launchable, launched_as_rank_zero, requeued_checkpoint
 from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.module import ColorizationModule
 from colorlab.tracking import build_loggers, plain
@@ -46,7 +46,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg, TRAIN_RULES)
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
-    ckpt_path = cfg.get("ckpt_path")
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ColorlabError(
             f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume"
