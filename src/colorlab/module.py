@@ -120,8 +120,8 @@ class ColorizationModule(L.LightningModule):
         return self._evaluate(batch, "test", self.test_metrics)
 
     def _log_metrics(self, stage: str, metrics: ColorizationMetrics) -> None:
-        # torchmetrics reduce their states over every rank: each rank holds the same values
-        # (sync_dist then averages equal numbers; it keeps every rank's callback metrics).
+        # torchmetrics reduce their states over every rank, so each rank computes the same
+        # values; sync_dist (averaging equal numbers) tells Lightning they are reduced.
         values = metrics.compute()
         metrics.reset()
         self.log(f"{stage}/psnr", values.pop("psnr"), prog_bar=True, sync_dist=True)

@@ -73,18 +73,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg.get("logger"), group=sweep_group())
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
-    checkpoint_io = AtomicCheckpointIO()
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     check_launchable(trainer)
 
     try:
         _fit(trainer, module, datamodule, ckpt_path)
         checkpoint = trainer.checkpoint_callback
-        # Every rank tests the checkpoint rank 0 chose, once rank 0 has written it.
+        # Every rank tests the checkpoint rank 0 chose, once rank 0 has written it (fit's
+        # teardown waits for its checkpoint writer; the barrier waits for that teardown).
         best = trainer.strategy.broadcast(checkpoint.best_model_path if checkpoint else "")
-        checkpoint_io.wait()
         trainer.strategy.barrier("checkpoints written")
         if cfg.test_after_fit and not trainer.interrupted:
             trainer.test(module, datamodule=datamodule, ckpt_path=best or None)

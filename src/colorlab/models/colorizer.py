@@ -119,6 +119,11 @@ class Colorizer(ColorizerBase):
         return self.decoder(self.fusion(features))
 
 
+#: The reference baseline's decoder from H/8: four convs and three ×2 upsamplings (the
+#: fifth conv is the head's).
+_DECODER_FROM_8 = (128, UP, 64, 64, UP, 32, UP)
+
+
 def baseline(native_size: int = 256, head: HeadSpec = None) -> Colorizer:
     """The reference's conv autoencoder: 8-conv encoder (H/8), 1×1 fusion, 5-conv decoder
     (the fifth conv is the head's)."""
@@ -126,7 +131,7 @@ def baseline(native_size: int = 256, head: HeadSpec = None) -> Colorizer:
     return Colorizer(
         encoder=encoder,
         fusion=fusion_layer(encoder.out_channels, 256),
-        decoder=Decoder(256, (128, UP, 64, 64, UP, 32, UP)),
+        decoder=Decoder(256, _DECODER_FROM_8),
         native_size=native_size,
         head=head,
     )
@@ -178,7 +183,7 @@ def global_fusion(
         encoder=encoder,
         feature_extractor=extractor,
         fusion=fusion_layer(encoder.out_channels + extractor.out_channels, 256),
-        decoder=Decoder(256, (128, UP, 64, 64, UP, 32, UP)),
+        decoder=Decoder(256, _DECODER_FROM_8),
         native_size=native_size,
         head=head,
     )
