@@ -20,9 +20,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from colorlab.app import config_dir
-from colorlab.evaluation import evaluate_colorizers
+from colorlab.cli.runner import config_dir
 from colorlab.inference import load_colorizer
+from colorlab.inference.evaluation import evaluate_colorizers
 from colorlab.train import train
 
 DEFAULT_SCENES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scenes"

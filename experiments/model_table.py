@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
 
-from colorlab.app import config_dir
+from colorlab.cli.runner import config_dir
 
 DEFAULT_ROWS = [
     ["model=baseline"],

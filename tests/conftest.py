@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from colorlab.app import config_dir
+from colorlab.cli.runner import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 #: Real photos (not part of the repository): COLORLAB_SCENES or ../shared/data/scenes.

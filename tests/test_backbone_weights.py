@@ -9,7 +9,7 @@ from torchvision.models.vgg import cfgs, make_layers
 from colorlab.errors import ColorlabError
 from colorlab.models import Backbone, backbone_encoder, global_fusion, unet
 from colorlab.models.backbone import weights_file
-from colorlab.module import ColorizationModule
+from colorlab.training.module import ColorizationModule
 from conftest import run_cli
 
 #: One network per family; vgg16 is written with its feature layers only (the classifier's

@@ -11,9 +11,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from colorlab.app import config_dir
-from colorlab.checkpointing import AtomicCheckpointIO, atomic_torch_save
+from colorlab.cli.runner import config_dir
 from colorlab.errors import ColorlabError
+from colorlab.training.checkpoints import AtomicCheckpointIO, atomic_torch_save
 from conftest import run_cli
 
 TINY = [

@@ -12,7 +12,7 @@ from PIL import Image
 from colorlab.inference import load_colorizer
 from colorlab.losses import ClassificationLoss, RegressionLoss
 from colorlab.models.heads import make_head
-from colorlab.module import ColorizationModule
+from colorlab.training.module import ColorizationModule
 from conftest import colourful, run_cli, write_clip
 
 TINY_CLASSIFICATION = [

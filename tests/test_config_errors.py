@@ -30,7 +30,7 @@ BAD_VALUES = [
     ("data.batch_size=0", "data.batch_size=0 is not allowed; use an integer ≥ 1"),
     ("trainer.max_epochs=0", "trainer.max_epochs=0 is not allowed; use an integer ≥ 1"),
     ("loss.kind=mae", "loss.kind='mae' is not allowed; choose one of: mse, l1, huber"),
-    ("loss.colorfulness_weight=-1", "loss.colorfulness_weight=-1 must be a number ≥ 0"),
+    ("loss.colorfulness_weight=-1", "loss.colorfulness_weight=-1 is not allowed; use a number ≥ 0"),
 ]
 
 
@@ -48,9 +48,9 @@ def test_bad_value_is_one_line_before_any_work(tmp_path, override, message):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("loss.rebalance=2", "loss.rebalance=2 must be λ in [0, 1]"),
-        ("loss.temperature=0", "loss.temperature=0 must be a number in (0, 10]"),
-        ("loss.downsample=3", "loss.downsample=3 must be 1, 2, 4 or 8"),
+        ("loss.rebalance=2", "loss.rebalance=2 is not allowed; use λ in [0, 1]"),
+        ("loss.temperature=0", "loss.temperature=0 is not allowed; use a number in (0, 10]"),
+        ("loss.downsample=3", "loss.downsample=3 is not allowed; use 1, 2, 4 or 8"),
     ],
 )
 def test_bad_classification_value_is_one_line(tmp_path, override, message):

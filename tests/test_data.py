@@ -1,4 +1,5 @@
 import logging
+import re
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -8,7 +9,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from colorlab.color import rgb_to_l_ab
+from colorlab.color import colorfulness, rgb_to_l_ab
+from colorlab.configs import build
 from colorlab.data import (
     FolderDataModule,
     SyntheticDataModule,
@@ -16,14 +18,14 @@ from colorlab.data import (
     cache,
     render_scene,
 )
-from colorlab.data.augment import build_augmentation
 from colorlab.data.cache import CachedBatches, choose_cache
 from colorlab.data.folder import limit_files, split_files, vet_images
 from colorlab.data.images import UnreadableImageError, load_uint8, open_rgb
+from colorlab.data.painting import _Painter, render_scenes
 from colorlab.data.sampling import EpochOrder
-from colorlab.data.synthetic import _draw_scene, _Painter, render_scenes
+from colorlab.data.scenes import draw_scene
+from colorlab.data.transforms import build_augmentation, prepare_batch
 from colorlab.errors import ColorlabError
-from colorlab.metrics import colorfulness
 from conftest import BLACK_WHITE, GOOD, SCENES, UNREADABLE, colourful
 
 
@@ -66,7 +68,7 @@ def test_dusk_skies_are_as_light_as_day_skies_but_another_colour():
     assert top_day[2] > top_day[0] + 40 and top_dusk[0] > top_day[0] + 40  # blue vs violet
     # The same scenes painted at day and at dusk: pixel for pixel the same lightness (gray
     # cannot tell them apart), another colour over the sky.
-    scenes = [_draw_scene(0, i, 0.5) for i in range(40)]
+    scenes = [draw_scene(0, i, 0.5) for i in range(40)]
     at_day, at_dusk = (
         _Painter([replace(s, dusk=flag) for s in scenes], 48, torch.device("cpu")).render()
         for flag in (False, True)
@@ -205,7 +207,7 @@ def test_folder_datamodule_batches_on_device_in_lab(awkward_folder):
     assert used == set(GOOD)
     raw = next(iter(dm.train_dataloader()))
     assert raw.dtype == torch.uint8 and raw.shape[1:] == (3, 32, 32)
-    batch = dm.prepare_batch(raw)
+    batch = prepare_batch(raw)
     assert batch["L"].shape == (len(raw), 1, 32, 32) and batch["ab"].shape == (len(raw), 2, 32, 32)
     assert batch["L"].min() >= 0 and batch["L"].max() <= 100.001
     assert batch["ab"].abs().max() < 1 and batch["rgb"].min() >= 0 and batch["rgb"].max() <= 1
@@ -215,7 +217,7 @@ def test_flip_augmentation_flips_some_images():
     torch.manual_seed(0)
     raw = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     augmentation = build_augmentation(8, flip=True)
-    out = SyntheticDataModule.prepare_batch(raw, augmentation)["rgb"]
+    out = prepare_batch(raw, augmentation)["rgb"]
     flipped = [torch.allclose(o, r.flip(-1).float() / 255) for o, r in zip(out, raw)]
     kept = [torch.allclose(o, r.float() / 255) for o, r in zip(out, raw)]
     assert all(f or k for f, k in zip(flipped, kept))
@@ -228,21 +230,19 @@ def test_random_resized_crops_zoom_in_and_are_validated():
     raw = torch.zeros(32, 3, 16, 16, dtype=torch.uint8)
     raw[..., 8:] = 255
     augmentation = build_augmentation(16, flip=False, crop_scale=[0.2, 0.5])
-    out = SyntheticDataModule.prepare_batch(raw, augmentation)["rgb"]
+    out = prepare_batch(raw, augmentation)["rgb"]
     assert out.shape == (32, 3, 16, 16)
     assert (out.mean(dim=(1, 2, 3)) - 0.5).abs().max() > 0.15
     assert build_augmentation(16, flip=False, crop_scale=None) is None
     for wrong in ([0.5], [0.0, 1.0], [0.9, 0.5], "big"):
-        with pytest.raises(
-            ColorlabError, match=r"data.crop_scale=.* is not allowed; use \[low, high\]"
-        ):
+        with pytest.raises(ColorlabError, match=r"crop_scale=.* is not allowed; use \[low, high\]"):
             build_augmentation(16, crop_scale=wrong)
 
 
 def test_training_batches_are_augmented_and_evaluation_batches_are_not():
     dm = SyntheticDataModule(num_images=12, image_size=16, crop_scale=[0.3, 0.3], cache="cpu")
     raw = next(iter(dm.split_dataloader("val")))
-    plain = dm.prepare_batch(raw)["rgb"]
+    plain = prepare_batch(raw)["rgb"]
     assert torch.equal(dm.on_after_batch_transfer(raw, 0)["rgb"], plain)  # no trainer: evaluation
     dm.trainer = SimpleNamespace(training=True, strategy=SimpleNamespace(root_device="cpu"))
     assert not torch.equal(dm.on_after_batch_transfer(raw, 0)["rgb"], plain)
@@ -341,10 +341,11 @@ def test_auto_cache_picks_gpu_then_ram_then_streaming(monkeypatch):
     assert choose_cache("auto", 60_000, cuda) == "none"  # over half the free RAM
     assert choose_cache("none", 1, cuda) == "none" and choose_cache("cpu", 10**12, cuda) == "cpu"
     with pytest.raises(
-        ColorlabError, match="data.cache=gpu needs a CUDA device, this run trains on cpu"
+        ColorlabError,
+        match="cache='gpu' is not allowed; it needs a CUDA device, this run trains on cpu",
     ):
         choose_cache("gpu", 1, cpu)
-    with pytest.raises(ColorlabError, match="data.cache"):
+    with pytest.raises(ColorlabError, match="^cache='disk' is not allowed"):
         choose_cache("disk", 1, cpu)
 
 
@@ -358,16 +359,26 @@ def test_a_small_memory_streams_the_data(monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"root": "/definitely/missing"}, "data.root=/definitely/missing is not a folder"),
-        ({"root": None}, "data.root is not set"),
-        ({"root": ".", "resize": "stretch"}, "choose one of: squash, crop"),
-        ({"root": ".", "val_fraction": 0.6, "test_fraction": 0.5}, "must be below 1"),
-        ({"root": ".", "limit": 0}, "data.limit=0"),
+        ({"root": "/definitely/missing"}, "root='/definitely/missing' is not a folder"),
+        ({"root": None}, "root=None is not set"),
+        (
+            {"root": ".", "resize": "stretch"},
+            "resize='stretch' is not allowed; choose one of: squash, crop",
+        ),
+        (
+            {"root": ".", "val_fraction": 0.6, "test_fraction": 0.5},
+            "test_fraction=0.5 is not allowed; val_fraction + test_fraction must be below 1",
+        ),
+        ({"root": ".", "limit": 0}, "limit=0 is not allowed"),
     ],
 )
-def test_folder_config_errors_name_the_key(kwargs, message):
-    with pytest.raises(ColorlabError, match=message.replace("(", r"\(")):
+def test_folder_config_errors_name_the_parameter(kwargs, message):
+    with pytest.raises(ColorlabError, match="^" + re.escape(message)):
         FolderDataModule(**kwargs)
+    # built from a config, the same error names the key
+    config = {"_target_": "colorlab.data.FolderDataModule", "image_size": 32, **kwargs}
+    with pytest.raises(ColorlabError, match="^data\\." + re.escape(message)):
+        build(config, "data")
 
 
 def test_folder_without_images_is_an_error(tmp_path):

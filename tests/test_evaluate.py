@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from colorlab.evaluation import evaluate_colorizers, markdown_table
 from colorlab.inference import load_colorizer
+from colorlab.inference.evaluation import evaluate_colorizers, markdown_table
 from colorlab.pictures import _GAP, _LINE, MIN_CELL
 from conftest import run_cli
 

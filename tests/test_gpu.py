@@ -42,7 +42,7 @@ def test_gpu_bf16_training_and_inference(tmp_path, model, loss):
 
 @pytest.mark.gpu
 def test_scenes_painted_on_the_gpu_equal_the_cpu_ones():
-    from colorlab.data.synthetic import render_scenes
+    from colorlab.data.painting import render_scenes
 
     cpu = render_scenes(0, range(64), 96, dusk_fraction=0.3).int()
     gpu = render_scenes(0, range(64), 96, dusk_fraction=0.3, device="cuda").cpu().int()

@@ -10,11 +10,11 @@ from PIL import Image
 
 from colorlab import load_colorizer
 from colorlab.color import rgb_to_l_ab
-from colorlab.colorize import plan_jobs
 from colorlab.data.images import open_rgb
 from colorlab.errors import ColorlabError
-from colorlab.module import ColorizationModule
-from colorlab.video import AbSmoother, colorize_video
+from colorlab.inference.jobs import plan_jobs
+from colorlab.inference.video import AbSmoother, colorize_video
+from colorlab.training.module import ColorizationModule
 from conftest import colourful, run_cli, write_clip
 
 
@@ -311,7 +311,7 @@ def test_a_video_that_fails_half_way_leaves_no_file_under_its_name(
             raise RuntimeError("out of memory")
         return torch.zeros(L.shape[0], 2, *L.shape[-2:])
 
-    monkeypatch.setattr(colorizer.module.net, "predict_ab", fail_on_second_batch)
+    monkeypatch.setattr(colorizer.net, "predict_ab", fail_on_second_batch)
     with pytest.raises(RuntimeError, match="out of memory"):
         colorize_video(
             colorizer, tmp_path / "clip.mp4", tmp_path / "out" / "clip.mp4", batch_size=4
@@ -358,12 +358,12 @@ def test_an_output_that_is_a_file_is_one_line(checkpoints, tmp_path):
     )
     assert (
         _refused(result)
-        == "colorlab: error: output=out is a file; give a folder for the colorized files"
+        == "colorlab: error: output='out' is a file; give a folder for the colorized files"
     )
 
 
 def test_strip_merge_equals_the_whole_picture_merge(colorizer, monkeypatch):
-    from colorlab import inference
+    from colorlab.inference import merge as inference
     from colorlab.color import lab_batch, to_rgb
     from colorlab.data.images import to_uint8_chw
     from colorlab.pictures import to_pil

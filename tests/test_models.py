@@ -6,8 +6,9 @@ from colorlab.errors import ColorlabError
 from colorlab.inference import load_colorizer
 from colorlab.models import Backbone, ColorizerBase, backbone_encoder, baseline, global_fusion, unet
 from colorlab.models.backbone import stage_nodes
-from colorlab.module import ColorizationModule
 from colorlab.train import train
+from colorlab.training.callbacks import BackboneThaw
+from colorlab.training.module import ColorizationModule
 from conftest import REPO, TINY, colourful, compose_train
 
 BUILDERS = {
@@ -97,14 +98,16 @@ def test_backbone_maps_the_srgb_gray_of_L_with_the_weights_normalisation():
 
 def test_unknown_or_tokenising_backbones_are_one_line_errors():
     with pytest.raises(
-        ColorlabError, match="model.backbone=resnet9 is not a torchvision classification network"
+        ColorlabError, match="backbone='resnet9' is not a torchvision classification network"
     ):
         unet("resnet9")
-    with pytest.raises(ColorlabError, match="vit_b_16 has no convolutional feature maps"):
+    with pytest.raises(
+        ColorlabError, match="backbone='vit_b_16' has no convolutional feature maps"
+    ):
         unet("vit_b_16", pretrained=False)
-    with pytest.raises(ColorlabError, match="model.freeze_backbone='yes' is not allowed"):
+    with pytest.raises(ColorlabError, match="freeze_backbone='yes' is not allowed"):
         unet("resnet18", pretrained=False, freeze_backbone="yes")
-    with pytest.raises(ColorlabError, match="model.upsampling='cubic' is not allowed"):
+    with pytest.raises(ColorlabError, match="upsampling='cubic' is not allowed"):
         unet(upsampling="cubic")
 
 
@@ -169,12 +172,9 @@ def test_fine_tuning_thaws_the_backbone_at_its_epoch_with_a_lower_learning_rate(
     module.train()
     _step(module, optimizer)  # epochs 0 and 1: frozen, so Adam skips the group
     assert torch.equal(first, before) and not backbone.body.training
-    module.optimizers = lambda: optimizer  # what Lightning provides
-    module.log = lambda *args, **kwargs: None
+    (thaw,) = [c for c in module.configure_callbacks() if isinstance(c, BackboneThaw)]
     for epoch, thawed in ((1, False), (2, True)):
-        module.trainer = type("T", (), {"current_epoch": epoch, "training": True})()
-        module._trainer = module.trainer
-        module.on_train_epoch_start()
+        thaw.on_train_epoch_start(type("T", (), {"current_epoch": epoch})(), module)
         assert backbone.trainable is thawed
     module.train()
     assert backbone.body.training
@@ -241,7 +241,7 @@ def test_rejects_wrong_input_shapes():
 
 @pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
 def test_schedulers_from_config(tmp_path, scheduler):
-    from colorlab.tracking import plain
+    from colorlab.configs import plain
 
     cfg = compose_train(f"scheduler={scheduler}", "trainer.max_epochs=7", run_dir=tmp_path)
     module = ColorizationModule(

@@ -34,10 +34,11 @@ def test_wheel_ships_the_configs(tmp_path):
 
 
 def test_installed_layout_finds_packaged_conf(tmp_path, monkeypatch):
-    import colorlab.app
+    import colorlab.cli.runner
 
     package = tmp_path / "colorlab"
     (package / "conf").mkdir(parents=True)
-    monkeypatch.setattr(colorlab.app, "__file__", str(package / "app.py"))
-    assert colorlab.app.config_dir() == str(package / "conf")
-    assert Path(colorlab.app.config_dir()).is_dir()
+    (package / "cli").mkdir()
+    monkeypatch.setattr(colorlab.cli.runner, "__file__", str(package / "cli" / "runner.py"))
+    assert colorlab.cli.runner.config_dir() == str(package / "conf")
+    assert Path(colorlab.cli.runner.config_dir()).is_dir()

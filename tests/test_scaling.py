@@ -12,9 +12,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from colorlab.data.transforms import prepare_batch
 from colorlab.inference import load_colorizer
-from colorlab.module import ColorizationModule
-from colorlab.search import loss_options
+from colorlab.training.module import ColorizationModule
+from colorlab.training.search import loss_options
 from conftest import TINY, compose_train, run_cli
 
 TINY_RUN = [*TINY, "~callbacks.progress_bar"]
@@ -78,9 +79,7 @@ def test_two_cpu_processes_train_as_one_run(tmp_path, loss):
         assert float(logged[name]) == pytest.approx(single[name], rel=1e-4), name
     if loss == "classification":  # the colour prior counts both ranks' shards
         whole = instantiate(cfg.loss)
-        whole.fit_prior(
-            datamodule.prepare_batch(raw)["ab"] for raw in datamodule.split_dataloader("train")
-        )
+        whole.fit_prior(prepare_batch(raw)["ab"] for raw in datamodule.split_dataloader("train"))
         torch.testing.assert_close(module.loss_fn.prior, whole.prior)
 
     colorizer = load_colorizer(best)

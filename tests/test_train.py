@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from colorlab.callbacks import ColorizationSamples
 from colorlab.models import model_name
-from colorlab.module import ColorizationModule
-from colorlab.tracking import build_loggers, wandb_offline_reason
 from colorlab.train import train
+from colorlab.training.callbacks import ColorizationSamples
+from colorlab.training.loggers import build_loggers, wandb_offline_reason
+from colorlab.training.module import ColorizationModule
 from conftest import TINY, UNREADABLE, compose_train, run_cli
 from wandb_files import history_keys
 
@@ -177,7 +177,7 @@ def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
             ["model=nope"],
             "model=nope does not exist; choose one of: baseline, fusion, unet, vgg16, vgg16_fusion",
         ),
-        (["data=folder", "data.root=/missing"], "data.root=/missing is not a folder"),
+        (["data=folder", "data.root=/missing"], "data.root='/missing' is not a folder; give a folder of photos"),
         (
             ["ckpt_path=/missing.ckpt", "logger=none"],
             "ckpt_path=/missing.ckpt does not exist; give the path of a .ckpt file to resume",

@@ -4,8 +4,8 @@ __version__ = "0.1.0"
 
 
 def load_colorizer(path, device="auto", size=None, temperature=None):
-    """Load a trained checkpoint for colorizing pictures: see `colorlab.inference.load_colorizer`."""
-    from colorlab.inference import load_colorizer as _load
+    """Load a trained checkpoint for colorizing pictures: see `colorlab.inference.colorizer.load_colorizer`."""
+    from colorlab.inference.colorizer import load_colorizer as _load
 
     return _load(path, device=device, size=size, temperature=temperature)
 

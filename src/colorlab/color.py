@@ -5,7 +5,7 @@ Conventions (the reference experiment's):
     L     B×1×H×W float in [0, 100] (CIELAB lightness, D65 / 2°)
     ab    B×2×H×W float, CIELAB a*, b* divided by ``AB_SCALE`` (128), so in (-1, 1)
 
-It also owns the quantized ab gamut: the colour bins that classification heads predict
+It also owns the colourfulness of a picture (`colorfulness`) and the quantized ab gamut: the colour bins that classification heads predict
 (`ab_gamut`), the soft encoding of ab onto them and their decoding back to ab.
 """
 
@@ -16,6 +16,8 @@ import functools
 import kornia.color
 import torch
 from torch import Tensor
+
+from colorlab.errors import OptionError
 
 #: CIELAB a*, b* are divided by this to give the model's target in (-1, 1).
 AB_SCALE = 128.0
@@ -66,6 +68,29 @@ def lab_batch(rgb: Tensor) -> dict[str, Tensor]:
         rgb = rgb.float().div_(255.0)
     L, ab = rgb_to_l_ab(rgb)
     return {"L": L, "ab": ab, "rgb": rgb}
+
+
+# -- colourfulness -------------------------------------------------------------------------------
+def colorfulness(rgb: Tensor, eps: float = 0.0) -> Tensor:
+    """Hasler–Süsstrunk colourfulness (M3) per image, in the form DDColor and CT2 publish.
+
+    On 0–255 RGB: rg = |R − G|, yb = |½(R + G) − B|,
+    CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²).
+
+    Args:
+        rgb: B×3×H×W in [0, 1].
+        eps: added under both square roots, so that a loss can differentiate it at gray
+            (0 for the metric).
+
+    Returns:
+        B values, 0 for a gray image, ~15 "slightly", ~33 "moderately", >59 "highly" colourful.
+    """
+    r, g, b = (rgb.float() * 255.0).unbind(dim=-3)
+    rg = (r - g).abs().flatten(-2)
+    yb = (0.5 * (r + g) - b).abs().flatten(-2)
+    spread = (rg.var(dim=-1, unbiased=False) + yb.var(dim=-1, unbiased=False) + eps).sqrt()
+    level = (rg.mean(dim=-1).square() + yb.mean(dim=-1).square() + eps).sqrt()
+    return spread + 0.3 * level
 
 
 # -- the quantized ab gamut (colour bins) -----------------------------------------------------
@@ -146,6 +171,18 @@ def soft_encoding_table(
     # Relative to the nearest bin, so that grid points far outside the gamut do not underflow.
     weights = torch.exp(-(distances.square() - distances[:, :1].square()) / (2 * sigma**2))
     return indices, weights / weights.sum(dim=1, keepdim=True)
+
+
+def check_temperature(temperature: float, name: str = "temperature") -> None:
+    """Raise an `OptionError` naming ``name`` unless 0 < T ≤ 10."""
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not 0 < temperature <= 10
+    ):
+        raise OptionError(
+            name, temperature, "use a number in (0, 10] (0.38 the paper's; 1 = the mean)"
+        )
 
 
 def annealed_mean(logits: Tensor, bins: Tensor, temperature: float) -> Tensor:

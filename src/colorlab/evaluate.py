@@ -13,16 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
 
-from colorlab.app import config_dir, one_line_errors, refuse_used_dir, run_app
+from colorlab.cli.runner import config_dir, one_line_errors, refuse_used_dir, run_app
+from colorlab.cli.validation import EVALUATE_RULES, validate
+from colorlab.configs import build
+from colorlab.devices import resolve_device
 from colorlab.errors import ColorlabError, check_choice
-from colorlab.evaluation import GRAY, TABLE_COLUMNS, evaluate_colorizers, markdown_table, row_names
-from colorlab.inference import TrainedColorizer, load_colorizer, resolve_device
+from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
+from colorlab.inference.evaluation import (
+    GRAY,
+    TABLE_COLUMNS,
+    evaluate_colorizers,
+    markdown_table,
+    row_names,
+)
 from colorlab.pictures import labelled_grid
-from colorlab.tracking import build_loggers
-from colorlab.validation import EVALUATE_RULES, validate
+from colorlab.training.loggers import build_loggers
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     labels = row_names(paths, loaded)
     colorizers: dict[str, TrainedColorizer | None] = {GRAY: None, **dict(zip(labels, loaded))}
 
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data, "data")
     datamodule.setup()
     loader = datamodule.split_dataloader(cfg.split)
     results, rows = evaluate_colorizers(colorizers, loader, device, cfg.num_images)

@@ -1,4 +1,5 @@
-"""Colorization metrics: pure functions and one torchmetrics-based accumulator.
+"""Colorization metrics: pure functions and one torchmetrics-based accumulator
+(`colorlab.color.colorfulness` is the colour maths they share with losses and data).
 
 Inputs follow `colorlab.color`: ab B×2×H×W in (-1, 1) (a*, b* / 128), rgb B×3×H×W in [0, 1].
 """
@@ -10,7 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from colorlab.color import AB_SCALE
+from colorlab.color import AB_SCALE, colorfulness
 
 #: Thresholds (Lab units) of the ab error curve whose area `ab_error_auc` measures.
 AUC_MAX_THRESHOLD = 150
@@ -23,28 +24,6 @@ def seed_accuracy(ab_pred: Tensor, ab: Tensor) -> Tensor:
     (a, b) of the target (ties go to a, as in Keras). A scalar in [0, 1].
     """
     return (ab_pred.argmax(dim=-3) == ab.argmax(dim=-3)).float().mean()
-
-
-def colorfulness(rgb: Tensor, eps: float = 0.0) -> Tensor:
-    """Hasler–Süsstrunk colourfulness (M3) per image, in the form DDColor and CT2 publish.
-
-    On 0–255 RGB: rg = |R − G|, yb = |½(R + G) − B|,
-    CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²).
-
-    Args:
-        rgb: B×3×H×W in [0, 1].
-        eps: added under both square roots, so that a loss can differentiate it at gray
-            (0 for the metric).
-
-    Returns:
-        B values, 0 for a gray image, ~15 "slightly", ~33 "moderately", >59 "highly" colourful.
-    """
-    r, g, b = (rgb.float() * 255.0).unbind(dim=-3)
-    rg = (r - g).abs().flatten(-2)
-    yb = (0.5 * (r + g) - b).abs().flatten(-2)
-    spread = (rg.var(dim=-1, unbiased=False) + yb.var(dim=-1, unbiased=False) + eps).sqrt()
-    level = (rg.mean(dim=-1).square() + yb.mean(dim=-1).square() + eps).sqrt()
-    return spread + 0.3 * level
 
 
 def ab_error_auc(ab_pred: Tensor, ab: Tensor, max_threshold: int = AUC_MAX_THRESHOLD) -> Tensor:

@@ -14,14 +14,19 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from colorlab.app import config_dir, one_line_errors, refuse_used_dir, run_app
-from colorlab.callbacks import ColorizationSamples
-from colorlab.checkpointing import AtomicCheckpointIO, check_resumable
-from colorlab.distributed import check_launchable, launched_as_rank_zero, requeued_checkpoint
+from colorlab.cli.runner import config_dir, one_line_errors, refuse_used_dir, run_app
+from colorlab.cli.validation import TRAIN_RULES, validate
+from colorlab.configs import build, plain
 from colorlab.errors import ColorlabError, RunInterrupted
-from colorlab.module import ColorizationModule
-from colorlab.tracking import build_loggers, plain
-from colorlab.validation import TRAIN_RULES, validate
+from colorlab.training.callbacks import ColorizationSamples
+from colorlab.training.checkpoints import AtomicCheckpointIO, check_resumable
+from colorlab.training.distributed import (
+    check_launchable,
+    launched_as_rank_zero,
+    requeued_checkpoint,
+)
+from colorlab.training.loggers import build_loggers
+from colorlab.training.module import ColorizationModule
 
 #: What a training run writes into its run dir (Hydra's own .hydra/ and train.log aside).
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "samples", "csv", "wandb", "tensorboard")
@@ -40,8 +45,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Returns:
         ``run_dir``, ``best_checkpoint``, ``best_score`` (of the checkpoint's monitor),
-        ``samples`` (latest sample picture), ``epochs`` and ``train_batches`` run, and the
-        trainer's final ``metrics``.
+        ``samples`` (latest sample picture), ``epochs`` and ``train_batches`` run, the
+        trainer's final ``metrics``, and the ``callbacks`` the config built.
     """
     validate(cfg, TRAIN_RULES)
     L.seed_everything(cfg.seed, workers=True)
@@ -62,14 +67,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
         )
 
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data, "data")
     module = build_module(cfg)
     if ckpt_path:
         check_resumable(ckpt_path, module.hparams)
     if rank_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    callbacks = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values()]
+    callbacks = [
+        build(entry, f"callbacks.{name}") for name, entry in (cfg.get("callbacks") or {}).items()
+    ]
     loggers = build_loggers(cfg.get("logger"), group=sweep_group())
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
@@ -100,6 +107,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "train_batches": trainer.fit_loop.total_batch_idx + 1,
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+        "callbacks": callbacks,  # what it built, for callers that read them (the bench)
     }
     monitor = checkpoint.monitor if checkpoint else "score"
     best_text = (

@@ -16,7 +16,7 @@ from rich.progress import track
 from torch import Tensor
 
 from colorlab.data.sampling import EpochOrder
-from colorlab.errors import ColorlabError, check_choice
+from colorlab.errors import OptionError, check_choice
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,12 @@ def free_device_memory(device: torch.device) -> int:
 def choose_cache(mode: str, nbytes: int, device: torch.device) -> str:
     """Where to keep ``nbytes`` of images for training on ``device``: ``gpu``, ``cpu`` or
     ``none`` (stream from worker processes), for ``data.cache=mode``."""
-    check_choice("data.cache", mode, CACHE_MODES)
+    check_choice("cache", mode, CACHE_MODES)
     if mode == "gpu" and device.type != "cuda":
-        raise ColorlabError(
-            f"data.cache=gpu needs a CUDA device, this run trains on {device.type}; "
-            "use data.cache=cpu or auto"
+        raise OptionError(
+            "cache",
+            mode,
+            f"it needs a CUDA device, this run trains on {device.type}; use cpu or auto",
         )
     if mode != "auto":
         return mode

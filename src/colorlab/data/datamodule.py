@@ -1,5 +1,6 @@
-"""The LightningDataModules: uint8 batches from a cache or from workers; augmentation and
-Lab conversion on the device."""
+"""The base LightningDataModule: uint8 batches from a cache or from workers; augmentation and
+Lab conversion on the device (`colorlab.data.transforms`). Its data sets are in
+`colorlab.data.synthetic` and `colorlab.data.folder`."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 
 import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from colorlab.color import lab_batch
-from colorlab.data.augment import build_augmentation
 from colorlab.data.cache import (
     CACHE_MODES,
     CachedBatches,
@@ -23,29 +21,25 @@ from colorlab.data.cache import (
     choose_cache,
     threaded_loader,
 )
-from colorlab.data.folder import (
-    SPLITS,
-    ImageFiles,
-    default_workers,
-    limit_files,
-    split_files,
-    vet_images,
-)
-from colorlab.data.images import IMAGE_EXTENSIONS, RESIZE_MODES, SkipReport
 from colorlab.data.sampling import EpochOrder
-from colorlab.data.synthetic import SyntheticScenes
-from colorlab.errors import ColorlabError, check_choice
+from colorlab.data.transforms import Batch, build_augmentation, prepare_batch
+from colorlab.errors import ColorlabError, OptionError, check_choice
 
 log = logging.getLogger(__name__)
 
 
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
-    for key, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
+#: The splits every data module has.
+SPLITS = ("train", "val", "test")
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """`OptionError` unless both shares are in [0, 1) and leave images for training."""
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 <= value < 1:
-            raise ColorlabError(f"{key}={value} must be in [0, 1)")
+            raise OptionError(name, value, "use a share in [0, 1)")
     if val_fraction + test_fraction >= 1:
-        raise ColorlabError(
-            "data.val_fraction + data.test_fraction must be below 1 (training needs images)"
+        raise OptionError(
+            "test_fraction", test_fraction, "val_fraction + test_fraction must be below 1"
         )
 
 
@@ -74,10 +68,10 @@ class ColorizationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if image_size < 8:
-            raise ColorlabError(f"data.image_size={image_size} is too small (at least 8 px)")
+            raise OptionError("image_size", image_size, "use at least 8 (pixels)")
         if batch_size < 1:
-            raise ColorlabError(f"data.batch_size={batch_size} must be at least 1")
-        check_choice("data.cache", cache, CACHE_MODES)
+            raise OptionError("batch_size", batch_size, "use at least 1")
+        check_choice("cache", cache, CACHE_MODES)
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.num_workers = max(0, int(num_workers))
@@ -128,9 +122,7 @@ class ColorizationDataModule(L.LightningDataModule):
             self.setup()
         dataset = self.datasets[split]
         if len(dataset) == 0:
-            raise ColorlabError(
-                f"the {split} split has no images; add some or change the split fractions"
-            )
+            raise ColorlabError(f"the {split} split has no images; {self.empty_split_hint(split)}")
         rank, world_size = self._rank()
         order = EpochOrder(len(dataset), shuffle, self.seed, rank, world_size)
         drop_last = shuffle and len(order) > self.batch_size
@@ -162,6 +154,10 @@ class ColorizationDataModule(L.LightningDataModule):
                 )
         return self._caches[key]
 
+    def empty_split_hint(self, split: str) -> str:
+        """What to do about an empty split (data sets say how their splits are made)."""
+        return "add images to it"
+
     def loader(
         self, split: str
     ) -> contextlib.AbstractContextManager[Callable[[Sequence[int]], Tensor]]:
@@ -182,134 +178,6 @@ class ColorizationDataModule(L.LightningDataModule):
         return self.split_dataloader("test", shuffle=False)
 
     # -- on the device -------------------------------------------------------------------
-    def on_after_batch_transfer(
-        self, batch: torch.Tensor, dataloader_idx: int
-    ) -> dict[str, torch.Tensor]:
+    def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Batch:
         training = self.trainer is not None and self.trainer.training
-        return self.prepare_batch(batch, self.augmentation if training else None)
-
-    @staticmethod
-    def prepare_batch(
-        rgb_uint8: torch.Tensor, augmentation: Callable[[Tensor], Tensor] | None = None
-    ) -> dict[str, torch.Tensor]:
-        """uint8 B×3×H×W (on its device) -> the L / ab / rgb dictionary, after
-        ``augmentation`` (of float RGB in [0, 1]) if given."""
-        rgb = rgb_uint8.float().div_(255.0)
-        if augmentation is not None:
-            rgb = augmentation(rgb).clamp_(0, 1)
-        return lab_batch(rgb)
-
-
-class SyntheticDataModule(ColorizationDataModule):
-    """``data=synthetic``: `SyntheticScenes`, split into disjoint index ranges;
-    ``dusk_fraction`` of them with evening skies whose colour the gray picture cannot tell."""
-
-    def __init__(
-        self,
-        num_images: int = 2000,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        dusk_fraction: float = 0.0,
-        **common,
-    ) -> None:
-        super().__init__(**common)
-        _check_fractions(val_fraction, test_fraction)
-        self.dusk_fraction = dusk_fraction
-        if num_images < 3:
-            raise ColorlabError(
-                f"data.num_images={num_images} must be at least 3 (train, val, test)"
-            )
-        self.num_images = num_images
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        n_val = max(1, round(self.num_images * self.val_fraction))
-        n_test = max(1, round(self.num_images * self.test_fraction))
-        n_train = self.num_images - n_val - n_test
-        starts = {"train": 0, "val": n_train, "test": n_train + n_val}
-        sizes = {"train": n_train, "val": n_val, "test": n_test}
-        self.datasets = {
-            split: SyntheticScenes(
-                sizes[split], self.image_size, self.seed, starts[split], self.dusk_fraction
-            )
-            for split in SPLITS
-        }
-
-    def loader(
-        self, split: str
-    ) -> contextlib.AbstractContextManager[Callable[[Sequence[int]], Tensor]]:
-        """Scenes painted many at a time, on the GPU when training on one."""
-        scenes: SyntheticScenes = self.datasets[split]
-        device = self.device
-        return contextlib.nullcontext(lambda indices: scenes.render(indices, device))
-
-
-class FolderDataModule(ColorizationDataModule):
-    """``data=folder``: the photos below ``root`` (recursively), vetted once at setup.
-
-    Unreadable files are warned about by name, entirely black or white and nearly
-    colourless ones (colourfulness below ``min_colorfulness``; 0 disables) are left out;
-    `skipped` counts them all.
-    """
-
-    def __init__(
-        self,
-        root: str | None = None,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        limit: int | None = None,
-        min_colorfulness: float = 5.0,
-        resize: str = "squash",
-        **common,
-    ) -> None:
-        super().__init__(**common)
-        _check_fractions(val_fraction, test_fraction)
-        check_choice("data.resize", resize, RESIZE_MODES)
-        if not root:
-            raise ColorlabError("data.root is not set; pass data.root=FOLDER_OF_PHOTOS")
-        self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise ColorlabError(f"data.root={root} is not a folder")
-        if limit is not None and limit < 1:
-            raise ColorlabError(f"data.limit={limit} must be a positive number of images (or null)")
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.limit = limit
-        self.min_colorfulness = min_colorfulness
-        self.resize = resize
-        self.skipped = SkipReport()
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        splits = split_files(self.root, self.val_fraction, self.test_fraction, self.seed)
-        splits = limit_files(splits, self.limit, self.seed)
-        if not any(splits.values()):
-            raise ColorlabError(
-                f"data.root={self.root} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
-            )
-        vetted: dict[int, list[Path]] = {}
-        for files in splits.values():
-            if id(files) not in vetted:
-                kept, report = vet_images(files, self.min_colorfulness, default_workers())
-                vetted[id(files)] = kept
-                self.skipped.merge(report)
-        kept_splits = {name: vetted[id(files)] for name, files in splits.items()}
-        used = len({p for files in kept_splits.values() for p in files})
-        log.log(
-            logging.WARNING if self.skipped.total else logging.INFO,
-            "%s: %s",
-            self.root,
-            self.skipped.summary(used),
-        )
-        if not kept_splits["train"]:
-            raise ColorlabError(
-                f"data.root={self.root} has no usable training image ({self.skipped.summary(used)})"
-            )
-        self.datasets = {
-            name: ImageFiles(files, self.image_size, self.resize)
-            for name, files in kept_splits.items()
-        }
+        return prepare_batch(batch, self.augmentation if training else None)

@@ -1,4 +1,5 @@
-"""A folder of the user's photos: scanning, vetting, splitting and the per-file dataset."""
+"""A folder of the user's photos: scanning, vetting, splitting, the per-file dataset and
+``data=folder``'s data module."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from colorlab.color import colorfulness
+from colorlab.data.datamodule import SPLITS, ColorizationDataModule, check_fractions
 from colorlab.data.images import (
+    IMAGE_EXTENSIONS,
+    RESIZE_MODES,
     SkipReport,
     UnreadableImageError,
     find_images,
@@ -19,12 +24,10 @@ from colorlab.data.images import (
     open_rgb,
     to_uint8_chw,
 )
-from colorlab.errors import ColorlabError
-from colorlab.metrics import colorfulness
+from colorlab.errors import ColorlabError, OptionError, check_choice
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 #: A picture whose gray levels all lie within this distance of 0 or 255 is "entirely" black/white.
 _BLACK_WHITE_TOLERANCE = 4
 _PROBE_SIZE = 64
@@ -147,3 +150,87 @@ class ImageFiles(Dataset):
 def default_workers() -> int:
     """Threads for vetting files: the machine's cores."""
     return os.cpu_count() or 1
+
+
+class FolderDataModule(ColorizationDataModule):
+    """``data=folder``: the photos below ``root`` (recursively), vetted once at setup.
+
+    Unreadable files are warned about by name, entirely black or white and nearly
+    colourless ones (colourfulness below ``min_colorfulness``; 0 disables) are left out;
+    `skipped` counts them all.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        limit: int | None = None,
+        min_colorfulness: float = 5.0,
+        resize: str = "squash",
+        **common,
+    ) -> None:
+        super().__init__(**common)
+        check_fractions(val_fraction, test_fraction)
+        check_choice("resize", resize, RESIZE_MODES)
+        if not root:
+            raise OptionError("root", root, "give the folder of your photos", "is not set")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise OptionError("root", str(root), "give a folder of photos", "is not a folder")
+        if limit is not None and limit < 1:
+            raise OptionError("limit", limit, "use a positive number of images, or null")
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.limit = limit
+        self.min_colorfulness = min_colorfulness
+        self.resize = resize
+        self.skipped = SkipReport()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        splits = split_files(self.root, self.val_fraction, self.test_fraction, self.seed)
+        splits = limit_files(splits, self.limit, self.seed)
+        if not any(splits.values()):
+            raise OptionError(
+                "root",
+                str(self.root),
+                "give a folder with " + ", ".join(sorted(IMAGE_EXTENSIONS)) + " files",
+                "holds no image files",
+            )
+        vetted: dict[int, list[Path]] = {}
+        for files in splits.values():
+            if id(files) not in vetted:
+                kept, report = vet_images(files, self.min_colorfulness, default_workers())
+                vetted[id(files)] = kept
+                self.skipped.merge(report)
+        kept_splits = {name: vetted[id(files)] for name, files in splits.items()}
+        used = len({p for files in kept_splits.values() for p in files})
+        log.log(
+            logging.WARNING if self.skipped.total else logging.INFO,
+            "%s: %s",
+            self.root,
+            self.skipped.summary(used),
+        )
+        if not kept_splits["train"]:
+            summary = self.skipped.summary(used)
+            if self.skipped.colourless:  # the threshold, not the photos, may be what is wrong
+                raise OptionError(
+                    "min_colorfulness",
+                    self.min_colorfulness,
+                    f"lower it (0 keeps every photo) or add colour photos ({summary})",
+                    f"leaves no training image in {self.root}",
+                )
+            raise ColorlabError(f"{self.root} has no usable training image ({summary})")
+        self.datasets = {
+            name: ImageFiles(files, self.image_size, self.resize)
+            for name, files in kept_splits.items()
+        }
+
+    def empty_split_hint(self, split: str) -> str:
+        if (self.root / "train").is_dir():
+            return f"add photos to {self.root / split} (with a train/ folder, the splits are its folders)"
+        return (
+            f"add photos to {self.root} or raise the split's share (val_fraction / test_fraction)"
+        )

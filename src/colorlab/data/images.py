@@ -47,7 +47,7 @@ def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(gray, mode="L").convert("RGB")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def pil_to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit sRGB correctly.
 
     Transparent pixels are composited on white, 16-bit and float gray is rescaled (not
@@ -93,7 +93,7 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
             image.load()
             if image.getexif().get(ORIENTATION, 1) != 1:  # transposing copies: only if needed
                 image = ImageOps.exif_transpose(image)
-            return to_rgb(image)
+            return pil_to_rgb(image)
     except Image.DecompressionBombError as error:
         size = str(error).split(", could")[0]  # "Image size (N pixels) exceeds limit of M pixels"
         raise UnreadableImageError(
@@ -117,7 +117,7 @@ def frame_count(path: Path | str) -> int:
 def resize(image: Image.Image, size: int, mode: str = "squash") -> Image.Image:
     """Resize to ``size``×``size``: ``squash`` ignores the aspect ratio (the reference's way),
     ``crop`` scales the short side to ``size`` and cuts the centre."""
-    check_choice("data.resize", mode, RESIZE_MODES)
+    check_choice("mode", mode, RESIZE_MODES)
     if mode == "crop":
         return ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
     return image.resize((size, size), Image.Resampling.BILINEAR)

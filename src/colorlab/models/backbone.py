@@ -24,7 +24,7 @@ from torchvision.models.feature_extraction import (
 )
 
 from colorlab.color import gray_rgb
-from colorlab.errors import ColorlabError
+from colorlab.errors import ColorlabError, OptionError
 
 #: How L becomes the network's 3-channel input: ``srgb`` = the sRGB gray picture of L
 #: (`colorlab.color.gray_rgb`), ``lightness`` = L/100 in every channel (checkpoints of
@@ -50,9 +50,12 @@ def pretrained_weights(name: str) -> tv.WeightsEnum:
         examples = (
             "resnet18, resnet34, resnet50, convnext_tiny, efficientnet_b0, regnet_y_400mf, vgg16"
         )
-        raise ColorlabError(
-            f"model.backbone={name} is not a torchvision classification network; use one of "
-            f"torchvision.models.list_models(module=torchvision.models), e.g. {examples}"
+        raise OptionError(
+            "backbone",
+            name,
+            "use one of torchvision.models.list_models(module=torchvision.models), "
+            f"e.g. {examples}",
+            "is not a torchvision classification network",
         )
     return tv.get_model_weights(name).DEFAULT
 
@@ -63,9 +66,12 @@ def weights_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def load_pretrained(name: str) -> dict[str, Tensor]:
+def load_pretrained(
+    name: str, without: str = "pretrained=false (model.pretrained=false)"
+) -> dict[str, Tensor]:
     """``name``'s default weights through torchvision's loader (the cached file, else a
-    download); `ColorlabError` naming the file when neither works."""
+    download); `ColorlabError` naming the file, and ``without`` as the way to go on without
+    them, when neither works."""
     weights = pretrained_weights(name)
     try:
         return weights.get_state_dict(progress=True)
@@ -75,7 +81,7 @@ def load_pretrained(name: str) -> dict[str, Tensor]:
         raise ColorlabError(
             f"pretrained {name} weights unavailable ({reason}): put {file} at "
             f"$TORCH_HOME/hub/checkpoints/{file} (here {weights_file(name)}) or train without "
-            "them with model.pretrained=false"
+            f"them with {without}"
         ) from error
 
 
@@ -141,7 +147,9 @@ def stage_nodes(name: str) -> tuple[tuple[str, int, int], ...]:
         if stride in _STRIDES:
             stages[stride] = (node, stride, int(output.shape[1]))
     if not stages:
-        raise ColorlabError(f"model.backbone={name} has no convolutional feature maps to use")
+        raise OptionError(
+            "backbone", name, "use a convolutional network", "has no convolutional feature maps"
+        )
     return tuple(stages[s] for s in sorted(stages))
 
 
@@ -156,9 +164,8 @@ def freeze_schedule(freeze: FreezeSpec) -> tuple[bool, int | None]:
         return (not freeze, None)
     if isinstance(freeze, int) and freeze >= 0:
         return (freeze == 0, freeze or None)
-    raise ColorlabError(
-        f"model.freeze_backbone={freeze!r} is not allowed; use true, false or the epoch to "
-        "unfreeze at (an integer ≥ 0)"
+    raise OptionError(
+        "freeze_backbone", freeze, "use true, false or the epoch to unfreeze at (an integer ≥ 0)"
     )
 
 
@@ -189,7 +196,7 @@ class Backbone(nn.Module):
     ) -> None:
         super().__init__()
         if gray not in GRAY_INPUTS:
-            raise ColorlabError(f"model.gray={gray!r} is not allowed; use one of {GRAY_INPUTS}")
+            raise OptionError("gray", gray, "use one of " + ", ".join(GRAY_INPUTS))
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r}: use one of {OUTPUTS}")
         weights = pretrained_weights(name)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorlab.errors import ColorlabError
+from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
 from colorlab.models.heads import make_head
 from colorlab.models.parts import UP, BaselineEncoder, Decoder, broadcast_concat, fusion_layer
@@ -153,9 +153,11 @@ def backbone_encoder(
     that upsamples ×32 (``model=vgg16``: the reference's VGG-16 experiment)."""
     encoder = Backbone(backbone, pretrained, freeze_backbone, gray, output="last")
     if encoder.downsample != 32:
-        raise ColorlabError(
-            f"model.backbone={backbone} ends at stride {encoder.downsample}; the encoder model "
-            "needs one that ends at 32 (use model=unet for any backbone)"
+        raise OptionError(
+            "backbone",
+            backbone,
+            "the encoder model needs one that ends at 32 (use model=unet for any backbone)",
+            f"ends at stride {encoder.downsample}",
         )
     return Colorizer(
         encoder=encoder,

@@ -13,13 +13,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from colorlab.color import ab_gamut, annealed_mean
-from colorlab.errors import ColorlabError
+from colorlab.color import ab_gamut, annealed_mean, check_temperature
+from colorlab.errors import OptionError
 
 HEADS = ("regression", "classification")
 
 
-class RegressionHead(nn.Module):
+class Head(nn.Module):
+    """Base of the heads: ``forward(features)`` -> raw output, `decode` -> ab."""
+
+    def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
+        """The raw output -> ab (B×2×h×w in (-1, 1)); ``temperature`` where the head has one."""
+        raise NotImplementedError
+
+    def start_from_prior(self, prior: Tensor) -> None:
+        """Start from the training split's colour prior (Q bins; heads without bins: nothing)."""
+
+
+class RegressionHead(Head):
     """ab directly: a 3×3 conv to 2 channels (a, b) and tanh. Output B×2×H×W in (-1, 1)."""
 
     def __init__(self, in_channels: int) -> None:
@@ -35,7 +46,7 @@ class RegressionHead(nn.Module):
         return output.float()
 
 
-class ClassificationHead(nn.Module):
+class ClassificationHead(Head):
     """Colour-bin logits (Zhang et al. 2016) at 1/``downsample`` of the decoder's resolution.
 
     Features are average-pooled by ``downsample``; a 3×3 conv + ReLU (``hidden`` channels)
@@ -48,7 +59,7 @@ class ClassificationHead(nn.Module):
         self, in_channels: int, downsample: int = 4, temperature: float = 0.38, hidden: int = 128
     ) -> None:
         super().__init__()
-        check_temperature(temperature, "loss.temperature")
+        check_temperature(temperature)
         self.register_buffer("bins", ab_gamut(), persistent=False)  # Q×2, Lab units
         self.temperature = float(temperature)
         self.pool = nn.AvgPool2d(downsample) if downsample > 1 else nn.Identity()
@@ -69,19 +80,11 @@ class ClassificationHead(nn.Module):
     def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
         """Logits B×Q×h×w -> ab B×2×h×w by the annealed mean (default: the head's T)."""
         temperature = self.temperature if temperature is None else temperature
-        check_temperature(temperature, "temperature")
+        check_temperature(temperature)
         return annealed_mean(output, self.bins, temperature)
 
 
-def check_temperature(temperature: float, key: str) -> None:
-    """Raise a `ColorlabError` naming ``key`` unless 0 < T ≤ 10."""
-    if not isinstance(temperature, (int, float)) or not 0 < temperature <= 10:
-        raise ColorlabError(
-            f"{key}={temperature!r} must be a number in (0, 10] (0.38 the paper's; 1 = the mean)"
-        )
-
-
-def make_head(in_channels: int, head: dict[str, Any] | None = None) -> nn.Module:
+def make_head(in_channels: int, head: dict[str, Any] | None = None) -> Head:
     """The head a loss asks for: ``{"kind": "regression"}`` (default) or
     ``{"kind": "classification", "downsample": 4, "temperature": 0.38}``."""
     options = dict(head or {})
@@ -90,4 +93,4 @@ def make_head(in_channels: int, head: dict[str, Any] | None = None) -> nn.Module
         return RegressionHead(in_channels)
     if kind == "classification":
         return ClassificationHead(in_channels, **options)
-    raise ColorlabError(f"head kind {kind!r} is not known; choose one of: {', '.join(HEADS)}")
+    raise OptionError("head", kind, "choose one of: " + ", ".join(HEADS))

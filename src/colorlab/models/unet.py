@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from colorlab.errors import ColorlabError
+from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
 from colorlab.models.colorizer import ColorizerBase, HeadSpec
 from colorlab.models.parts import NormalizeL
@@ -92,9 +92,7 @@ class UNet(ColorizerBase):
         head: HeadSpec = None,
     ) -> None:
         if upsampling not in UPSAMPLING:
-            raise ColorlabError(
-                f"model.upsampling={upsampling!r} is not allowed; use one of {', '.join(UPSAMPLING)}"
-            )
+            raise OptionError("upsampling", upsampling, "use one of " + ", ".join(UPSAMPLING))
         channels, strides = list(encoder.channels), list(encoder.strides)
         stem = None
         if strides[0] != 1:

@@ -1,5 +1,7 @@
-"""Checkpoints that are never lost: atomic writes, ``last.ckpt`` = the last epoch, and a
-resumable checkpoint when a run is interrupted (SIGTERM, Ctrl-C)."""
+"""Writing checkpoints so that none is ever lost: atomic writes from a background thread,
+``last.ckpt`` = the last epoch, a resumable checkpoint when a run is interrupted (SIGTERM,
+Ctrl-C), and the check that a checkpoint can resume a run. Reading them (and the upgrades of
+earlier versions' checkpoints) is `colorlab.training.backward_compat`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 
 from colorlab.errors import ColorlabError
 from colorlab.files import written_atomically
+from colorlab.training.backward_compat import read_checkpoint
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -45,31 +48,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         ) from error
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A colorlab checkpoint's contents; `ColorlabError` for a missing, unreadable (truncated,
-    not a checkpoint) or foreign file (no model config or weights in it)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ColorlabError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as error:
-        first = (str(error).strip().splitlines() or [""])[0]
-        raise ColorlabError(
-            f"checkpoint {path} cannot be read ({type(error).__name__}: {first})"
-        ) from error
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not hparams or "model" not in hparams or "state_dict" not in checkpoint:
-        raise ColorlabError(
-            f"{path} is not a colorlab checkpoint (no model config or weights in it)"
-        )
-    return checkpoint
-
-
 def check_resumable(path: str | Path, hparams: dict[str, Any]) -> None:
     """Raise a `ColorlabError` unless the checkpoint at ``path`` can resume a run configured
     with ``hparams`` (the module's): the same model, loss and optimizer."""
-    saved = read_checkpoint(path)["hyper_parameters"]
+    saved = read_checkpoint(path)[0]
     for group in ("model", "loss", "optimizer"):
         then = _target(saved.get(group))
         now = _target(hparams.get(group))

@@ -3,13 +3,14 @@ work starts, each failure a `ColorlabError` naming the key, the value and what i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
 from colorlab.data.cache import CACHE_MODES
-from colorlab.errors import ColorlabError
+from colorlab.errors import ColorlabError, OptionError
 
 _MISSING = object()
 
@@ -96,6 +97,18 @@ COLORIZE_RULES = (
 )
 
 
+BENCH_RULES = (
+    Rule("bench.rows", lambda v: len(v) > 0, "a non-empty list of rows, e.g. [model,train]"),
+    Rule("bench.warmup", _integer(0, 100_000), "an integer ≥ 0"),
+    Rule("bench.steps", _integer(1, 1_000_000), "an integer ≥ 1"),
+    Rule("bench.epochs", _integer(1, 100_000), "an integer ≥ 1"),
+    Rule("bench.colorize_images", _integer(1, 100_000), "an integer ≥ 1"),
+    Rule("bench.colorize_size", _integer(8, 16384), "an integer from 8 to 16384 (pixels)"),
+    Rule("bench.colorize_batch", _integer(1, 4096), "an integer ≥ 1"),
+    Rule("bench.megapixels", _number(0, 1000), "a number in (0, 1000]"),
+)
+
+
 def validate(cfg: DictConfig, rules: tuple[Rule, ...]) -> None:
     """Check every rule whose key the config has; raise on the first value that breaks one."""
     for rule in rules:
@@ -104,3 +117,15 @@ def validate(cfg: DictConfig, rules: tuple[Rule, ...]) -> None:
             continue
         if not rule.check(value):
             raise ColorlabError(f"{rule.key}={value!r} is not allowed; use {rule.allowed}")
+
+
+@contextlib.contextmanager
+def named(prefix: str, top_level: tuple[str, ...] = ()) -> Iterator[None]:
+    """Name the `OptionError`s of the block as config keys: ``prefix.NAME``, except the names
+    in ``top_level``, which are keys of their own (``input``, ``output``)."""
+    try:
+        yield
+    except OptionError as error:
+        if error.name in top_level:
+            raise
+        raise error.within(prefix) from None

@@ -1,4 +1,5 @@
-"""Experiment loggers from config, with W&B that never prompts, hangs or crashes a run."""
+"""Experiment loggers from config (W&B that never prompts, hangs or crashes a run; a CSV
+logger that continues a resumed run's file)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 import netrc
 import os
 import socket
-from typing import Any
 from urllib.parse import urlparse
 
 from hydra.utils import instantiate
@@ -113,13 +113,6 @@ def build_loggers(config: DictConfig | None, group: str | None = None) -> list[L
 
 def _has_tensorboard() -> bool:
     return any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX"))
-
-
-def plain(config: Any) -> Any:
-    """A config node as plain Python containers, interpolations resolved."""
-    return (
-        OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
-    )
 
 
 class AppendingCSVLogger(CSVLogger):

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from colorlab.color import lab_batch
-from colorlab.errors import ColorlabError
+from colorlab.errors import ColorlabError, OptionError
 from colorlab.files import written_atomically
-from colorlab.inference import TrainedColorizer
+from colorlab.inference.colorizer import TrainedColorizer
 
 if TYPE_CHECKING:  # PyAV is imported when a video is processed, not with colorize
     import av
@@ -43,7 +43,7 @@ class AbSmoother:
 
     def __init__(self, alpha: float) -> None:
         if not 0 <= alpha < 1:
-            raise ColorlabError(f"colorize.temporal_smoothing={alpha} must be in [0, 1) (0 = off)")
+            raise OptionError("temporal_smoothing", alpha, "use a number in [0, 1) (0 = off)")
         self.alpha = alpha
         self.state: torch.Tensor | None = None
 

@@ -1,5 +1,5 @@
-"""Shared plumbing of the Hydra entry points: where conf/ is, one-line user errors and exit
-codes, the copy of the console in train.log, and refusing folders that hold another run."""
+"""The entry points' runner: where conf/ is, one-line user errors and exit codes, the copy of
+the console in train.log, and refusing folders that hold another run."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from colorlab.distributed import launched_as_rank_zero
-from colorlab.errors import ColorlabError, RunInterrupted
+from colorlab.errors import ColorlabError, OptionError, RunInterrupted
+from colorlab.training.distributed import launched_as_rank_zero
 
 # ``${colorlab.add:A,B}`` = A + B (integers), e.g. the trial folders of a continued search.
 OmegaConf.register_new_resolver(
@@ -40,10 +40,10 @@ def config_dir() -> str:
     An installed wheel carries it as ``colorlab/conf``; an editable checkout uses the
     repository's ``conf/``.
     """
-    packaged = Path(__file__).resolve().parent / "conf"
+    packaged = Path(__file__).resolve().parents[1] / "conf"
     if packaged.is_dir():
         return str(packaged)
-    checkout = Path(__file__).resolve().parents[2] / "conf"
+    checkout = Path(__file__).resolve().parents[3] / "conf"
     if checkout.is_dir():
         return str(checkout)
     raise ColorlabError(
@@ -68,7 +68,7 @@ def _causes(error: BaseException):
 def _user_message(error: BaseException) -> str | None:
     """The one-line message for a user error anywhere in ``error``'s cause chain, else None."""
     for cause in _causes(error):
-        if isinstance(cause, ColorlabError):
+        if isinstance(cause, (ColorlabError, OptionError)):
             return str(cause)
     for cause in _causes(error):
         if isinstance(cause, MissingConfigException):

@@ -1,4 +1,6 @@
-"""Lightning callbacks: colorized samples as files and in W&B / TensorBoard."""
+"""Lightning callbacks: colorized samples as files and in W&B / TensorBoard (configured in
+``conf/callbacks/``), and the two a `ColorizationModule` attaches itself: the colour prior of a
+loss that needs one, and the thaw of a backbone fine-tuned from epoch N."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from PIL import Image
+from rich.progress import track
 
 from colorlab.color import gray_rgb
+from colorlab.data.transforms import prepare_batch
+from colorlab.errors import OptionError
 from colorlab.pictures import labelled_grid, side_by_side, to_pil
 
 log = logging.getLogger(__name__)
@@ -113,3 +118,64 @@ class ColorizationSamples(L.Callback):
 
                 data = [[wandb.Image(picture) for picture in row] for row in self._rows]
                 logger.log_table(key="test/samples", columns=list(COLUMNS), data=data)
+
+
+class ColourPrior(L.Callback):
+    """Before the first epoch, one pass over the training split (each rank over its shard,
+    the counts summed over ranks): the loss's colour prior, its rebalancing weights and the
+    start of the head's logits (`ColorizationModule.fit_prior`). A resumed run has its prior
+    from the checkpoint and skips the pass."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not pl_module.loss_fn.needs_prior:
+            return
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "split_dataloader"):
+            raise TypeError("a colour prior needs a colorlab ColorizationDataModule")
+        loader = datamodule.split_dataloader("train")
+        seen = 0
+
+        def batches():
+            nonlocal seen
+            for raw in track(loader, description="colour prior", transient=True):
+                seen += len(raw)
+                yield prepare_batch(raw.to(pl_module.device))["ab"]
+
+        strategy = trainer.strategy
+        prior = pl_module.fit_prior(
+            batches(), sum_over_ranks=lambda t: strategy.reduce(t, reduce_op="sum")
+        )
+        seen = int(strategy.reduce(torch.tensor(seen, device=pl_module.device), reduce_op="sum"))
+        log.info(
+            "colour prior over %d bins from %d training images (most common bin: %.1f%%)",
+            len(prior),
+            seen,
+            100 * float(prior.max()),
+        )
+
+
+class BackboneThaw(L.Callback):
+    """Fine-tunes each backbone from its epoch `Backbone.unfreeze_at` (``freeze_backbone=N``),
+    also when a run resumes after it. Refused under DDP, which fixes the trained parameters
+    when it wraps the network (a later thaw would train apart on every rank)."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.world_size > 1:
+            thawing = [b for b in pl_module.net.backbones() if b.unfreeze_at and not b.trainable]
+            if thawing:
+                raise OptionError(
+                    "model.freeze_backbone",
+                    thawing[0].unfreeze_at,
+                    "use true or false with DDP",
+                    "(thaw during training) cannot be used with DDP",
+                )
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for backbone in pl_module.net.backbones():
+            thaw_at = backbone.unfreeze_at
+            if thaw_at is not None and trainer.current_epoch >= thaw_at and not backbone.trainable:
+                backbone.set_trainable(True)
+                backbone.train(pl_module.training)
+                log.info(
+                    "epoch %d: fine-tuning the %s backbone", trainer.current_epoch, backbone.name
+                )

@@ -1,14 +1,5 @@
-"""Losses: ``loss(output, batch)`` -> scalar, where ``output`` is the network's raw head output.
-
-A loss also says which head it trains (`ColorizationLoss.head`), so choosing a loss in the
-config (``loss=classification``) is enough to give the network the matching head. To add a
-loss: subclass `ColorizationLoss`, set ``head`` to a head spec of
-`colorlab.models.heads.make_head`, implement ``forward(output, batch)`` and add a
-``conf/loss/NAME.yaml`` naming the class with ``_target_``.
-
-Batches follow `colorlab.color.lab_batch`: ``{"L": B×1×H×W in [0, 100], "ab": B×2×H×W in
-(-1, 1), "rgb": B×3×H×W in [0, 1]}``.
-"""
+"""Colour-bin classification with class rebalancing (Zhang et al., "Colorful Image
+Colorization", ECCV 2016): the colour prior, its rebalancing weights and the loss."""
 
 from __future__ import annotations
 
@@ -17,80 +8,22 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from colorlab.color import ab_gamut, ab_grid_index, soft_encoding_table, to_rgb
-from colorlab.errors import ColorlabError, check_choice
-from colorlab.metrics import colorfulness
+from colorlab.color import (
+    ab_gamut,
+    ab_grid_index,
+    annealed_mean,
+    check_temperature,
+    soft_encoding_table,
+)
+from colorlab.errors import OptionError
+from colorlab.losses.base import Batch, ColorizationLoss, HeadSpec
 
-Batch = dict[str, Tensor]
-
-
-class ColorizationLoss(nn.Module):
-    """Base class: ``forward(output, batch)`` -> scalar loss; ``head`` is the head it trains."""
-
-    #: The head spec the network must have (see `colorlab.models.heads.make_head`).
-    head: dict[str, Any] = {"kind": "regression"}
-
-    def forward(self, output: Tensor, batch: Batch) -> Tensor:
-        raise NotImplementedError
+#: ``downsample``: the logits' resolution is 1/downsample of the input's.
+DOWNSAMPLES = (1, 2, 4, 8)
 
 
-# -- regression --------------------------------------------------------------------------------
-REGRESSION_KINDS = ("mse", "l1", "huber")
-
-
-def colorfulness_shortfall(ab_pred: Tensor, batch: Batch) -> Tensor:
-    """Mean over images of max(0, CF(target) − CF(prediction)) / 100, differentiable.
-
-    CF is `colorlab.metrics.colorfulness` (Hasler–Süsstrunk, 0–255 RGB); dividing by 100
-    brings a typical shortfall (10–30) to the scale of ab errors. Only a prediction less
-    colourful than its target is penalised.
-    """
-    rgb_pred = to_rgb(batch["L"].float(), ab_pred.float())
-    target = colorfulness(batch["rgb"].float())
-    return ((target - colorfulness(rgb_pred, eps=1e-6)).clamp(min=0) / 100).mean()
-
-
-class RegressionLoss(ColorizationLoss):
-    """Per-pixel regression of ab (the reference's MSE, or L1 / Huber), optionally plus a
-    colourfulness term.
-
-    Args:
-        kind: ``mse``, ``l1`` or ``huber``.
-        delta: Huber's threshold in ab units (0.1 = 12.8 Lab units).
-        colorfulness_weight: weight of `colorfulness_shortfall` (0 = off).
-    """
-
-    head = {"kind": "regression"}
-
-    def __init__(
-        self, kind: str = "mse", delta: float = 0.1, colorfulness_weight: float = 0.0
-    ) -> None:
-        super().__init__()
-        check_choice("loss.kind", kind, REGRESSION_KINDS)
-        if not isinstance(colorfulness_weight, (int, float)) or colorfulness_weight < 0:
-            raise ColorlabError(
-                f"loss.colorfulness_weight={colorfulness_weight!r} must be a number ≥ 0 (0 = off)"
-            )
-        self.kind = kind
-        self.delta = float(delta)
-        self.colorfulness_weight = float(colorfulness_weight)
-
-    def forward(self, output: Tensor, batch: Batch) -> Tensor:
-        ab_pred, ab = output.float(), batch["ab"]
-        if self.kind == "mse":
-            loss = F.mse_loss(ab_pred, ab)
-        elif self.kind == "l1":
-            loss = F.l1_loss(ab_pred, ab)
-        else:
-            loss = F.huber_loss(ab_pred, ab, delta=self.delta)
-        if self.colorfulness_weight:
-            loss = loss + self.colorfulness_weight * colorfulness_shortfall(ab_pred, batch)
-        return loss
-
-
-# -- classification -----------------------------------------------------------------------------
 def smooth_prior(counts: Tensor, bins: Tensor, sigma: float = 5.0) -> Tensor:
     """Bin counts (Q) -> a probability distribution over the bins, smoothed by a Gaussian of
     ``sigma`` Lab units in ab space (Zhang et al. 2016). Sums to 1."""
@@ -138,24 +71,27 @@ class ClassificationLoss(ColorizationLoss):
         neighbours: int = 5,
         sigma: float = 5.0,
         prior_sigma: float = 5.0,
+        **terms: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**terms)
         if rebalance is not None and (
             not isinstance(rebalance, (int, float)) or not 0 <= rebalance <= 1
         ):
-            raise ColorlabError(
-                f"loss.rebalance={rebalance!r} must be λ in [0, 1] (0.5 the paper's; 1 or null = off)"
+            raise OptionError(
+                "rebalance", rebalance, "use λ in [0, 1] (0.5 the paper's; 1 or null = off)"
             )
-        if not isinstance(downsample, int) or downsample < 1 or downsample & (downsample - 1):
-            raise ColorlabError(f"loss.downsample={downsample!r} must be 1, 2, 4 or 8")
+        check_temperature(temperature)
+        if downsample not in DOWNSAMPLES:
+            raise OptionError("downsample", downsample, "use 1, 2, 4 or 8")
         bins = ab_gamut()
         if not isinstance(neighbours, int) or not 1 <= neighbours <= len(bins):
-            raise ColorlabError(f"loss.neighbours={neighbours!r} must be in 1..{len(bins)}")
-        if not isinstance(sigma, (int, float)) or sigma <= 0:
-            raise ColorlabError(f"loss.sigma={sigma!r} must be a positive number (Lab units)")
+            raise OptionError("neighbours", neighbours, f"use an integer in 1..{len(bins)}")
+        for name, value in (("sigma", sigma), ("prior_sigma", prior_sigma)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise OptionError(name, value, "use a positive number (Lab units)")
         self.rebalance = None if rebalance is None or rebalance >= 1 else float(rebalance)
         self.prior_sigma = float(prior_sigma)
-        self.head = {"kind": "classification", "downsample": downsample, "temperature": temperature}
+        self.head = self.head_for(downsample=downsample, temperature=temperature)
         indices, weights = soft_encoding_table(bins, neighbours, sigma)
         self.register_buffer("bins", bins, persistent=False)
         self.register_buffer("table_indices", indices, persistent=False)
@@ -163,6 +99,11 @@ class ClassificationLoss(ColorizationLoss):
         # Persistent: a checkpoint carries the prior it was trained with.
         self.register_buffer("prior", torch.zeros(len(bins)))
         self.register_buffer("class_weights", torch.ones(len(bins)))
+
+    @classmethod
+    def head_for(cls, downsample: int = 4, temperature: float = 0.38, **options: Any) -> HeadSpec:
+        """Colour-bin logits at 1/``downsample``, decoded at ``temperature``."""
+        return {"kind": "classification", "downsample": downsample, "temperature": temperature}
 
     @property
     def needs_prior(self) -> bool:
@@ -206,7 +147,7 @@ class ClassificationLoss(ColorizationLoss):
         if sum_over_ranks is not None:
             counts = sum_over_ranks(counts)
         if not counts.sum() > 0:
-            raise ColorlabError("the training split gave no pixels for the colour prior")
+            raise ValueError("the training split gave no pixels for the colour prior")
         self.set_prior(smooth_prior(counts, self.bins, self.prior_sigma))
         return self.prior
 
@@ -216,8 +157,14 @@ class ClassificationLoss(ColorizationLoss):
         if self.rebalance is not None:
             self.class_weights.copy_(rebalancing_weights(self.prior, self.rebalance))
 
-    def forward(self, output: Tensor, batch: Batch) -> Tensor:
-        """``output``: logits B×Q×h×w (h = H/downsample); mean weighted cross-entropy."""
+    def decode(self, output: Tensor, batch: Batch) -> Tensor:
+        """Logits -> ab by the annealed mean at the head's temperature, upsampled bilinearly
+        to the batch's size (differentiable: the added terms train through it)."""
+        ab = annealed_mean(output, self.bins, self.head["temperature"])
+        return F.interpolate(ab, size=batch["L"].shape[-2:], mode="bilinear", align_corners=False)
+
+    def own_terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
+        """``output``: logits B×Q×h×w (h = H/downsample); the mean weighted cross-entropy."""
         if self.rebalance is not None and self.needs_prior:
             raise RuntimeError("ClassificationLoss.fit_prior must run before training")
         log_p = torch.log_softmax(output.float(), dim=1)
@@ -225,4 +172,4 @@ class ClassificationLoss(ColorizationLoss):
         cross_entropy = -(log_p.gather(1, indices) * weights).sum(dim=1)  # B×h×w
         if self.rebalance is not None:
             cross_entropy = cross_entropy * self.class_weights[indices[:, 0]]
-        return cross_entropy.mean()
+        return {"classification": cross_entropy.mean()}

@@ -9,8 +9,8 @@ from PIL import Image
 from rich.progress import track
 
 from colorlab.color import gray_rgb, to_rgb
-from colorlab.data import ColorizationDataModule
-from colorlab.inference import TrainedColorizer, checkpoint_label
+from colorlab.data.transforms import prepare_batch
+from colorlab.inference.colorizer import TrainedColorizer
 from colorlab.metrics import ColorizationMetrics
 from colorlab.pictures import to_pil
 
@@ -29,7 +29,7 @@ TABLE_COLUMNS = (
 
 def row_names(paths: list[str], colorizers: list[TrainedColorizer]) -> list[str]:
     """``model@run`` per checkpoint; ``model@run:file`` where that alone is ambiguous."""
-    labels = [checkpoint_label(p, c.module) for p, c in zip(paths, colorizers)]
+    labels = [c.label for c in colorizers]
     named = [
         f"{label}:{Path(p).stem}" if labels.count(label) > 1 else label
         for label, p in zip(labels, paths)
@@ -56,7 +56,7 @@ def evaluate_colorizers(
     rows: list[list[Image.Image]] = []
     seen = 0
     for raw in track(loader, description="evaluating"):
-        batch = ColorizationDataModule.prepare_batch(raw.to(device))
+        batch = prepare_batch(raw.to(device))
         L, ab, rgb = batch["L"], batch["ab"], batch["rgb"]
         predictions = {}
         for name, colorizer in colorizers.items():

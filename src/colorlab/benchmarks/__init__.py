@@ -1,0 +1,21 @@
+"""The rows of ``python -m colorlab.bench``, a registry of functions (`rows.ROWS`):
+
+- ``model``: the network alone: forward, loss, backward and optimizer step on one batch that
+  stays on the device (the ceiling for everything else);
+- ``train``: end-to-end training steps through Lightning: data (cache or workers) → device →
+  augmentation and Lab → step; no validation;
+- ``epoch``: whole epochs of ``colorlab.train``: validation, checkpoints and sample pictures
+  included (after a first, untimed epoch; ``wall_s`` is the whole run);
+- ``colorize``: colorize's own path over JPEG photos read from disk, from the epoch row's
+  checkpoint or ``bench.ckpt``;
+- ``memory``: peak resident memory of ``python -m colorlab.colorize`` on one large photo.
+"""
+
+from colorlab.benchmarks import colorizing, training  # noqa: F401  (they register their rows)
+from colorlab.benchmarks.rows import NEEDS_CHECKPOINT, Bench
+from colorlab.benchmarks.rows import ROWS as _REGISTERED
+
+#: The rows in the order of the list above.
+ROWS = {name: _REGISTERED[name] for name in ("model", "train", "epoch", "colorize", "memory")}
+
+__all__ = ["NEEDS_CHECKPOINT", "ROWS", "Bench"]

@@ -1,0 +1,89 @@
+"""Colorize rows: photos per second through colorize's own path, from JPEG files on disk to
+files (``colorize``), and the peak memory of colorizing one large photo (``memory``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from colorlab.benchmarks.rows import Bench, row
+from colorlab.data.painting import render_scenes
+from colorlab.devices import synchronize
+from colorlab.errors import ColorlabError
+from colorlab.inference.colorizer import load_colorizer
+from colorlab.inference.jobs import colorize_files, plan_jobs
+
+
+def write_photos(folder: Path, count: int, size: int, device: torch.device) -> None:
+    """``count`` synthetic scenes as size×size JPEG photos in ``folder``."""
+    folder.mkdir(parents=True)
+    for start in range(0, count, 8):
+        scenes = render_scenes(11, range(start, min(start + 8, count)), size, device=device)
+        for i, scene in enumerate(scenes.permute(0, 2, 3, 1).cpu().numpy()):
+            Image.fromarray(scene).save(folder / f"photo_{start + i:04d}.jpg", quality=90)
+
+
+@row("colorize", needs_checkpoint=True)
+def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
+    """Photos per second through colorize's own path, from JPEG files on disk to files."""
+    options, device, work = cfg.bench, bench.device, bench.scratch / "colorize"
+    write_photos(work / "photos", options.colorize_images, options.colorize_size, device)
+    colorizer = load_colorizer(bench.ckpt, device=device)
+    warm = plan_jobs(str(work / "photos" / "photo_000[0-3].jpg"), work / "warm-up", "", None)
+    colorize_files(colorizer, warm, options.colorize_batch, 0.0)
+    jobs = plan_jobs(str(work / "photos"), work / "colorized", "", None)
+    synchronize(device)
+    start = time.perf_counter()
+    counts = colorize_files(colorizer, jobs, options.colorize_batch, 0.0)
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return {
+        "images_per_s": counts["images"] / seconds,
+        "seconds": seconds,
+        "photo_size": options.colorize_size,
+    }
+
+
+@row("memory", needs_checkpoint=True)
+def memory_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
+    """Peak resident memory of ``python -m colorlab.colorize`` on one 4:3 JPEG photo of
+    ``bench.megapixels``."""
+    megapixels, work = cfg.bench.megapixels, bench.scratch
+    width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
+    height = int(round(width * 3 / 4))
+    y, x = np.ogrid[0:height, 0:width]
+    picture = np.empty((height, width, 3), np.uint8)
+    picture[..., 0] = (127 + 120 * np.sin(x / 700.0)).astype(np.uint8)
+    picture[..., 1] = (127 + 120 * np.cos(y / 500.0)).astype(np.uint8)
+    picture[..., 2] = ((x + y) % 256).astype(np.uint8)
+    Image.fromarray(picture).save(work / "large.jpg", quality=90)
+    del picture
+    command = [
+        sys.executable,
+        "-m",
+        "colorlab.benchmarks.peak_rss",
+        f"ckpt={bench.ckpt}",
+        f"input={work / 'large.jpg'}",
+        f"output={work / 'large-out'}",
+        f"colorize.device={bench.device.type}",
+        f"colorize.max_megapixels={max(179, 2 * megapixels)}",
+    ]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise ColorlabError(f"colorize failed in the memory row: {result.stderr.strip()[-500:]}")
+    peak_kb = int(result.stdout.split("peak_rss_kb")[-1].split()[0])
+    return {
+        "megapixels": round(width * height / 1e6, 1),
+        "peak_rss_gb": round(peak_kb / 1024**2, 2),
+        "seconds": seconds,
+    }

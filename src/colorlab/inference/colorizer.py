@@ -1,0 +1,154 @@
+"""Colorize any photo at full resolution with a trained network.
+
+    from colorlab import load_colorizer
+    colorizer = load_colorizer("best.ckpt", device="auto")
+    picture = colorizer.colorize("photo.jpg")          # PIL RGB, the input's size
+
+The model sees the picture at the size it was trained at; its output is decoded to ab
+there (`ColorizerBase.predict_ab`, whatever its head), upsampled bilinearly to the full size
+and merged with the input's full-resolution L (`colorlab.inference.merge`), so detail is kept
+and only chroma comes from the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch import Tensor
+
+from colorlab.color import check_temperature
+from colorlab.data.images import ORIENTATION, open_rgb, pil_to_rgb
+from colorlab.devices import autocast, resolve_device
+from colorlab.errors import OptionError
+from colorlab.inference.merge import lightness_rows, merge, small_lightness
+from colorlab.inference.network import TrainedNetwork, load_network
+
+ImageLike = str | Path | Image.Image | np.ndarray
+
+
+def as_rgb_image(image: ImageLike) -> Image.Image:
+    """A path, PIL image or array (H×W gray or H×W×3/4, uint8 or float in [0, 1]) as upright
+    8-bit sRGB. Raises `colorlab.data.images.UnreadableImageError` for a bad file."""
+    if isinstance(image, (str, Path)):
+        return open_rgb(image)
+    if isinstance(image, Image.Image):
+        if image.getexif().get(ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)
+        return pil_to_rgb(image)
+    if isinstance(image, np.ndarray):
+        array = image
+        if array.dtype != np.uint8:
+            array = np.clip(np.rint(array.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[..., 0]
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+            raise ValueError(f"expected an H×W or H×W×3/4 array, got shape {image.shape}")
+        return pil_to_rgb(Image.fromarray(array))
+    raise TypeError(
+        f"cannot colorize a {type(image).__name__}; give a path, PIL image or numpy array"
+    )
+
+
+class TrainedColorizer:
+    """A trained network ready to colorize pictures of any size (see module docstring).
+
+    Args:
+        network: the trained network (`colorlab.inference.network.load_network`).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        size: square size the model sees; default the size it was trained at.
+        temperature: annealed-mean T of a classification head (default: the one it was
+            trained with); ignored by regression heads.
+    """
+
+    def __init__(
+        self,
+        network: TrainedNetwork,
+        device: str | torch.device = "auto",
+        size: int | None = None,
+        temperature: float | None = None,
+    ):
+        self.device = resolve_device(device)
+        self.network = network
+        self.net = network.net.to(self.device).eval()
+        self.size = int(size or network.image_size)
+        if self.size % self.net.multiple:
+            raise OptionError(
+                "size", self.size, f"use a multiple of {self.net.multiple} for this model"
+            )
+        if temperature is not None:
+            check_temperature(temperature)
+        self.temperature = temperature
+
+    @property
+    def label(self) -> str:
+        """``model-loss@run``, as `colorlab.evaluate` names its rows."""
+        return self.network.label
+
+    @property
+    def head_kind(self) -> str:
+        """``regression`` or ``classification``: whether `temperature` means anything."""
+        return "classification" if hasattr(self.net.head, "temperature") else "regression"
+
+    def shrink(self, L: Tensor) -> Tensor:
+        """L of any size (B×1×H×W) resized to the model's size (antialiased bilinear)."""
+        L = L.to(self.device, torch.float32)
+        return F.interpolate(
+            L, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False
+        )
+
+    @staticmethod
+    def enlarge(ab: Tensor, size: tuple[int, int]) -> Tensor:
+        """ab (B×2×h×w) upsampled bilinearly to ``size`` (H, W)."""
+        if tuple(ab.shape[-2:]) == tuple(size):
+            return ab
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
+    @torch.no_grad()
+    def predict_small_ab(self, L_small: Tensor) -> Tensor:
+        """ab at the model's size for L already at it: B×1×s×s -> B×2×s×s in (-1, 1)."""
+        precision = "bf16-mixed" if self.device.type == "cuda" else "32-true"
+        with autocast(self.device, precision):
+            return self.net.predict_ab(L_small.to(self.device, torch.float32), self.temperature)
+
+    @torch.no_grad()
+    def predict_ab(self, L: Tensor) -> Tensor:
+        """ab for lightness of any size: B×1×H×W (0..100) -> B×2×H×W in (-1, 1)."""
+        return self.enlarge(self.predict_small_ab(self.shrink(L)), L.shape[-2:])
+
+    def merge(self, L: Tensor, ab_small: Tensor) -> Image.Image:
+        """Full-size L (1×1×H×W) + model-size ab (1×2×s×s) -> PIL RGB of size W×H, in strips."""
+        return merge(ab_small.to(self.device), L.shape[-2:], lambda r0, r1: L[..., r0:r1, :])
+
+    @torch.no_grad()
+    def colorize_batch(self, images: Sequence[ImageLike]) -> list[Image.Image]:
+        """Colorize several pictures in one model pass; each keeps its own size. Beyond the
+        pictures and their outputs, memory is bounded: all float work runs in strips of rows."""
+        pictures = [as_rgb_image(image) for image in images]
+        L_small = torch.cat([small_lightness(p, self.size, self.device) for p in pictures])
+        ab_small = self.predict_small_ab(L_small)
+        return [
+            merge(ab[None], (p.height, p.width), partial(lightness_rows, p, device=self.device))
+            for p, ab in zip(pictures, ab_small)
+        ]
+
+    def colorize(self, image: ImageLike) -> Image.Image:
+        """Colorize one picture (path, PIL image or array); a PIL RGB image of its size."""
+        return self.colorize_batch([image])[0]
+
+
+def load_colorizer(
+    path: str | Path,
+    device: str | torch.device = "auto",
+    size: int | None = None,
+    temperature: float | None = None,
+) -> TrainedColorizer:
+    """Load a colorlab checkpoint (it holds its own config) for inference; see
+    `TrainedColorizer` for ``size`` and ``temperature``."""
+    device = resolve_device(device)
+    return TrainedColorizer(load_network(path, device), device, size, temperature)

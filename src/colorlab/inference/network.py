@@ -1,0 +1,79 @@
+"""A trained network as inference needs it: the plain `nn.Module` rebuilt from a checkpoint
+(no LightningModule, no loss, no optimizer), the size it was trained at and its name."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+
+from colorlab.configs import build
+from colorlab.errors import ColorlabError
+from colorlab.losses import ColorizationLoss, loss_name
+from colorlab.models import ColorizerBase, model_name
+from colorlab.training.backward_compat import read_checkpoint
+
+
+def display_name(model: dict[str, Any], loss: dict[str, Any]) -> str:
+    """How runs, rows and labels name a trained configuration: ``model-loss``, e.g.
+    ``baseline-mse``, ``unet_resnet34-classification``."""
+    return f"{model_name(model)}-{loss_name(loss)}"
+
+
+def checkpoint_label(path: str | Path, model: dict[str, Any], loss: dict[str, Any]) -> str:
+    """``model-loss@run`` (run: the folder holding checkpoints/), e.g.
+    ``baseline-classification@0`` for run 0 of a sweep."""
+    path = Path(path)
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    return f"{display_name(model, loss)}@{run}"
+
+
+@dataclass
+class TrainedNetwork:
+    """A network ready for inference, and what its checkpoint says about it."""
+
+    net: ColorizerBase
+    image_size: int
+    model: dict[str, Any]
+    loss: dict[str, Any]
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return checkpoint_label(self.path, self.model, self.loss)
+
+
+def head_of(loss: dict[str, Any]) -> dict[str, Any]:
+    """The head a loss config trains, from its class (`ColorizationLoss.head_for`) without
+    building the loss (which may need weights, e.g. a perceptual term's)."""
+    try:
+        loss_class = get_class(loss["_target_"])
+    except Exception as error:  # an unknown class path: a foreign or broken checkpoint
+        raise ColorlabError(f"the checkpoint's loss {loss.get('_target_')} is unknown") from error
+    if not (isinstance(loss_class, type) and issubclass(loss_class, ColorizationLoss)):
+        raise ColorlabError(f"the checkpoint's loss {loss['_target_']} is not a colorlab loss")
+    return loss_class.head_for(**{k: v for k, v in loss.items() if not k.startswith("_")})
+
+
+def load_network(path: str | Path, device: str | torch.device = "cpu") -> TrainedNetwork:
+    """The network of checkpoint ``path`` on ``device``, in eval mode. A frozen pretrained
+    backbone comes back from the checkpoint, never from a download."""
+    hparams, state_dict = read_checkpoint(path, device)
+    model = copy.deepcopy(dict(hparams["model"]))
+    if "pretrained" in model:
+        model["pretrained"] = False  # the frozen weights are in the state dict
+    net = build(model, "model", head=head_of(dict(hparams["loss"])))
+    weights = {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise ColorlabError(f"{path} does not match its model config ({first})") from error
+    image_size = int(hparams.get("image_size") or net.native_size)
+    return TrainedNetwork(
+        net.to(device).eval(), image_size, dict(hparams["model"]), dict(hparams["loss"]), Path(path)
+    )
