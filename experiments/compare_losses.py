@@ -1,8 +1,10 @@
-"""Losses compared at the same budget: mse, l1, mse + colourfulness, classification with and
-without rebalancing. Each trains the baseline identically (same data, epochs, optimizer,
-seed); the last checkpoints are then scored together on the validation split.
+"""Objectives compared at the same budget: the losses (mse, l1, classification) and their
+added terms (colourfulness, perceptual, adversarial, classification + L1), and
+``experiment=vivid``. Each trains the same network identically (same data, epochs, optimizer,
+seed); the last checkpoints are then scored together on the validation split. A variant whose
+``last.ckpt`` exists under ``--out`` is not trained again (``--retrain`` to force).
 
-    python experiments/compare_losses.py --epochs 6 [--size 64] [--limit 2000] [--out runs/losses]
+    python experiments/compare_losses.py --epochs 3 [--size 64] [--limit 2000] [--out runs/losses]
     python experiments/compare_losses.py loss.colorfulness_weight=0.02 --only mse+colorfulness
 
 Prints one JSON line per variant (training images/s included) and a Markdown table; the
@@ -21,11 +23,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from colorlab.app import config_dir
-from colorlab.evaluation import evaluate_colorizers, markdown_table
+from colorlab.cli.runner import config_dir
 from colorlab.inference import load_colorizer
+from colorlab.inference.evaluation import evaluate_colorizers, markdown_table
 from colorlab.train import train
 
+#: What every variant but a recipe (``experiment=…``) trains with.
+BASELINE = ["model=baseline", "optimizer=adam"]
 DEFAULT_SCENES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scenes"
 
 VARIANTS = {
@@ -34,6 +38,18 @@ VARIANTS = {
     "mse+colorfulness": ["loss=mse", "loss.colorfulness_weight=0.1"],
     "classification": ["loss=classification"],
     "classification, no rebalancing": ["loss=classification", "loss.rebalance=null"],
+    "l1+colorfulness": ["loss=l1", "loss.colorfulness_weight=0.02"],
+    "l1+perceptual": ["loss=l1", "loss.perceptual_weight=0.1"],
+    "l1+adversarial": ["loss=l1", "loss.adversarial_weight=0.01", "loss.adversarial_start_epoch=1"],
+    "l1+perceptual+adversarial+colorfulness": [
+        "loss=l1",
+        "loss.perceptual_weight=0.1",
+        "loss.adversarial_weight=0.01",
+        "loss.adversarial_start_epoch=1",
+        "loss.colorfulness_weight=0.02",
+    ],
+    "classification+l1": ["loss=classification", "loss.l1_weight=1.0"],
+    "vivid": ["experiment=vivid"],
 }
 
 
@@ -45,6 +61,7 @@ def compare(
     root: Path,
     extra: list[str],
     only: list[str] | None = None,
+    retrain: bool = False,
 ) -> dict:
     common = [
         "data=folder",
@@ -53,8 +70,6 @@ def compare(
         f"data.image_size={size}",
         "data.batch_size=8",
         "data.num_workers=1",
-        "optimizer=adam",
-        "model=baseline",
         f"trainer.max_epochs={epochs}",
         "logger=csv",
         "test_after_fit=false",
@@ -67,12 +82,19 @@ def compare(
             continue
         run_dir = out / name.replace(", ", "_").replace(" ", "_").replace("+", "_")
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose("train", overrides=[f"run_dir={run_dir}", *common, *overrides, *extra])
+            # the baseline with Adam, unless the variant is a recipe of its own (experiment=…)
+            network = [] if any(o.startswith("experiment=") for o in overrides) else BASELINE
+            cfg = compose(
+                "train", overrides=[f"run_dir={run_dir}", *common, *network, *overrides, *extra]
+            )
+        checkpoints[name] = run_dir / "checkpoints" / "last.ckpt"
+        if checkpoints[name].is_file() and not retrain:
+            continue
         start = time.perf_counter()
         summary = train(cfg)
         seconds = time.perf_counter() - start
-        checkpoints[name] = run_dir / "checkpoints" / "last.ckpt"
         speeds[name] = round(summary["train_batches"] * cfg.data.batch_size / seconds, 1)
+        (run_dir / "speed.json").write_text(json.dumps({"train_images_per_s": speeds[name]}))
     datamodule = instantiate(cfg.data)
     colorizers = {
         "gray": None,
@@ -83,7 +105,9 @@ def compare(
     )
     for name, values in results.items():
         row = {"variant": name, **{k: round(v, 5) for k, v in values.items()}}
-        row["train_images_per_s"] = speeds.get(name)
+        speed_file = checkpoints[name].parents[1] / "speed.json" if name in checkpoints else None
+        if speed_file and speed_file.is_file():
+            row["train_images_per_s"] = json.loads(speed_file.read_text())["train_images_per_s"]
         print(json.dumps(row), flush=True)
     print(markdown_table(results))
     print("checkpoints:", " ".join(str(p) for p in checkpoints.values()))
@@ -102,6 +126,16 @@ if __name__ == "__main__":
         "--root", type=Path, default=Path(os.environ.get("COLORLAB_SCENES", DEFAULT_SCENES))
     )
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants")
+    parser.add_argument("--retrain", action="store_true", help="train variants trained before")
     parser.add_argument("overrides", nargs="*", help="more config overrides for every variant")
     args = parser.parse_intermixed_args()
-    compare(args.epochs, args.size, args.limit, args.out, args.root, args.overrides, args.only)
+    compare(
+        args.epochs,
+        args.size,
+        args.limit,
+        args.out,
+        args.root,
+        args.overrides,
+        args.only,
+        args.retrain,
+    )

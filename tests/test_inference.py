@@ -363,9 +363,9 @@ def test_an_output_that_is_a_file_is_one_line(checkpoints, tmp_path):
 
 
 def test_strip_merge_equals_the_whole_picture_merge(colorizer, monkeypatch):
-    from colorlab.inference import merge as inference
     from colorlab.color import lab_batch, to_rgb
     from colorlab.data.images import to_uint8_chw
+    from colorlab.inference import merge as inference
     from colorlab.pictures import to_pil
 
     picture = colourful((517, 333), seed=4)

@@ -177,7 +177,10 @@ def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
             ["model=nope"],
             "model=nope does not exist; choose one of: baseline, fusion, unet, vgg16, vgg16_fusion",
         ),
-        (["data=folder", "data.root=/missing"], "data.root='/missing' is not a folder; give a folder of photos"),
+        (
+            ["data=folder", "data.root=/missing"],
+            "data.root='/missing' is not a folder; give a folder of photos",
+        ),
         (
             ["ckpt_path=/missing.ckpt", "logger=none"],
             "ckpt_path=/missing.ckpt does not exist; give the path of a .ckpt file to resume",
