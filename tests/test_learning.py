@@ -13,7 +13,7 @@ from learning_check import learning_check  # noqa: E402
 
 FAST = ["data.batch_size=8", "optimizer=adam", "~callbacks.samples"]
 SYNTHETIC = [*FAST, "data.num_images=400", "trainer.max_epochs=3"]
-REAL = [*FAST, "data.limit=600", "trainer.max_epochs=3"]
+REAL = [*FAST, "data.limit=1000", "trainer.max_epochs=3"]
 needs_scenes = pytest.mark.skipif(
     not SCENES.is_dir(), reason="real photos not present (../shared/data/scenes)"
 )

@@ -238,3 +238,31 @@ def test_a_job_that_slurm_restarts_resumes_its_own_run(tmp_path):
     # Without the restart, the used folder is still refused.
     refused = run_cli(*args, "trainer.max_epochs=3", cwd=tmp_path)
     assert refused.returncode == 2 and "already holds a training run" in refused.stderr
+
+
+def test_an_adversarial_run_trains_under_ddp(tmp_path):
+    # Manual optimization (the colorizer's and the critic's steps) across two gloo processes.
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "colorlab.train",
+        *TINY_RUN,
+        *DDP_DATA,
+        "loss=l1",
+        "loss.adversarial_weight=0.05",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.precision=32-true",
+        "trainer.max_epochs=2",
+        "test_after_fit=false",
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    critic_steps = [float(s["step"]) for s in saved["optimizer_states"][1]["state"].values()]
+    assert critic_steps and all(s == 2 * 4 for s in critic_steps)  # 4 steps a rank, 2 epochs
+    rows = _metrics_rows(run_dir)
+    assert any(r.get("train/loss_discriminator") for r in rows)
+    assert any(r.get("train/loss_adversarial") for r in rows)

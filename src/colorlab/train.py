@@ -81,7 +81,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(plain(cfg))
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+        **_strategy_for(module, cfg.trainer.get("strategy")),
     )
     check_launchable(trainer)
 
@@ -140,6 +144,14 @@ def build_module(cfg: DictConfig) -> ColorizationModule:
             f"multiple of {multiple} (e.g. {max(multiple, cfg.data.image_size // multiple * multiple)})"
         )
     return module
+
+
+def _strategy_for(module: ColorizationModule, strategy: str | None) -> dict[str, str]:
+    """An adversarial run under DDP: the colorizer's and the critic's backward passes each
+    leave the other's parameters without gradients, which DDP must be told to expect."""
+    if module.loss_fn.adversarial is not None and strategy == "ddp":
+        return {"strategy": "ddp_find_unused_parameters_true"}
+    return {}
 
 
 def _fit(trainer: L.Trainer, module, datamodule, ckpt_path: str | None) -> None:
