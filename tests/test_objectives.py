@@ -160,3 +160,14 @@ def test_an_adversarial_run_resumes_with_its_critic_and_colorizes_without_it(tmp
     assert not any("discriminator" in name for name, _ in colorizer.net.named_modules())
     picture = colorizer.colorize(torch.rand(40, 56, 3).numpy())
     assert picture.size == (56, 40)
+
+
+def test_the_vivid_recipe_trains_with_the_usual_overrides(tmp_path):
+    cfg = compose_train("experiment=vivid", *QUICK, "trainer.max_epochs=1", run_dir=tmp_path)
+    assert cfg.model._target_ == "colorlab.models.unet" and cfg.loss.l1_weight == 1.0
+    assert cfg.data.image_size == 32 and cfg.scheduler is not None
+    summary = train(cfg)
+    logged = _logged(tmp_path)
+    assert logged["train/loss_classification"] and logged["train/loss_l1"]
+    colorizer = load_colorizer(summary["best_checkpoint"], device="cpu")
+    assert colorizer.head_kind == "classification"
