@@ -185,3 +185,36 @@ def test_where_gray_cannot_tell_mse_averages_to_grey_and_classification_picks_a_
     # T 0.38) leans to the likelier blue: about (1, −7)
     assert mse.norm() < 4, mse
     assert picked.norm() > 2.5 * mse.norm() and picked[1] < -5, (picked, mse)
+
+
+def test_checkpoints_of_the_version_before_the_restructuring_load_and_colorize_identically(
+    checkpoints, tmp_path
+):
+    # As colorlab wrote them before losses became weighted terms (fe030ea): hyperparameters
+    # without the added terms' keys, a classification loss with its prior buffers; the class
+    # paths colorlab.losses.* / colorlab.models.* stored in them.
+    for name in ("baseline", "classification"):
+        current = torch.load(checkpoints[name], weights_only=False)
+        loss = dict(current["hyper_parameters"]["loss"])
+        for key in (
+            "l1_weight",
+            "perceptual_weight",
+            "adversarial_weight",
+            "adversarial_start_epoch",
+            "adversarial_mode",
+            "discriminator_lr",
+        ):
+            loss.pop(key)
+        if name == "classification":
+            loss.pop("colorfulness_weight")
+        assert loss["_target_"].startswith("colorlab.losses.")
+        old = {**current, "hyper_parameters": {**current["hyper_parameters"], "loss": loss}}
+        torch.save(old, tmp_path / f"{name}-old.ckpt")
+        then = load_colorizer(tmp_path / f"{name}-old.ckpt", device="cpu")
+        now = load_colorizer(checkpoints[name], device="cpu")
+        picture = colourful((61, 45), seed=3)
+        assert then.colorize(picture).tobytes() == now.colorize(picture).tobytes()
+        module = ColorizationModule.from_checkpoint(tmp_path / f"{name}-old.ckpt")
+        L = torch.rand(1, 1, 32, 32) * 100
+        with torch.no_grad():
+            assert torch.equal(module(L), then.net.predict_ab(L))
