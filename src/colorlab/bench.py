@@ -45,10 +45,7 @@ def check_rows(cfg: DictConfig) -> list[str]:
     one or with ``bench.ckpt`` (`ColorlabError` otherwise)."""
     rows = list(cfg.bench.rows)
     for position, name in enumerate(rows):
-        try:
-            check_choice("bench.rows", name, ROWS)
-        except ValueError as error:
-            raise ColorlabError(str(error)) from None
+        check_choice("bench.rows", name, ROWS)  # an OptionError is a ColorlabError
         if name in NEEDS_CHECKPOINT and not cfg.bench.ckpt and "epoch" not in rows[:position]:
             raise ColorlabError(
                 f"the {name} row needs a checkpoint: put the epoch row before it in bench.rows, "

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from colorlab.configs import build
 from colorlab.errors import ColorlabError
 from colorlab.losses import ColorizationLoss, loss_name
 from colorlab.models import ColorizerBase, model_name
-from colorlab.training.backward_compat import read_checkpoint
+from colorlab.training.backward_compat import load_weights, model_without_download, read_checkpoint
 
 
 def display_name(model: dict[str, Any], loss: dict[str, Any]) -> str:
@@ -63,16 +62,10 @@ def load_network(path: str | Path, device: str | torch.device = "cpu") -> Traine
     """The network of checkpoint ``path`` on ``device``, in eval mode. A frozen pretrained
     backbone comes back from the checkpoint, never from a download."""
     hparams, state_dict = read_checkpoint(path, device)
-    model = copy.deepcopy(dict(hparams["model"]))
-    if "pretrained" in model:
-        model["pretrained"] = False  # the frozen weights are in the state dict
+    model = model_without_download(hparams["model"])
     net = build(model, "model", head=head_of(dict(hparams["loss"])))
     weights = {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
-    try:
-        net.load_state_dict(weights)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise ColorlabError(f"{path} does not match its model config ({first})") from error
+    load_weights(net, weights, path)
     image_size = int(hparams.get("image_size") or net.native_size)
     return TrainedNetwork(
         net.to(device).eval(), image_size, dict(hparams["model"]), dict(hparams["loss"]), Path(path)

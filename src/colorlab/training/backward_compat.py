@@ -4,6 +4,7 @@ which applies the stated conversions of `upgrade_checkpoint` (same outputs as be
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,25 @@ def read_checkpoint(
     (truncated, not a checkpoint) or foreign file (no model config or weights in it)."""
     checkpoint = load_checkpoint(path, map_location)
     return upgrade_checkpoint(dict(checkpoint["hyper_parameters"]), checkpoint["state_dict"])
+
+
+def model_without_download(model: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's model config with ``pretrained`` off: its frozen backbone weights are in
+    the state dict, so rebuilding it never downloads them again."""
+    model = copy.deepcopy(dict(model))
+    if "pretrained" in model:
+        model["pretrained"] = False
+    return model
+
+
+def load_weights(module: torch.nn.Module, state_dict: dict[str, Tensor], path: str | Path) -> None:
+    """``module.load_state_dict(state_dict)``; `ColorlabError` naming ``path`` when the
+    weights do not fit the network its config builds."""
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise ColorlabError(f"{path} does not match its model config ({first})") from error
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

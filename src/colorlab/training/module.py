@@ -5,7 +5,6 @@ itself (`configure_callbacks`)."""
 
 from __future__ import annotations
 
-import copy
 import inspect
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,14 @@ from torch import Tensor
 
 from colorlab.color import to_rgb
 from colorlab.configs import build
-from colorlab.errors import ColorlabError, OptionError
+from colorlab.errors import OptionError
 from colorlab.losses import Batch, ColorizationLoss
 from colorlab.metrics import ColorizationMetrics
-from colorlab.training.backward_compat import read_checkpoint
+from colorlab.training.backward_compat import (
+    load_weights,
+    model_without_download,
+    read_checkpoint,
+)
 from colorlab.training.callbacks import BackboneThaw, ColourPrior
 
 #: ``compile=``: true (= default) or a `torch.compile` mode.
@@ -267,15 +270,8 @@ class ColorizationModule(L.LightningModule):
         too). A frozen pretrained backbone is restored from the checkpoint, never downloaded
         again. Raises `ColorlabError` for a missing, corrupt or foreign file."""
         hparams, state_dict = read_checkpoint(path, map_location)
-        model = copy.deepcopy(dict(hparams["model"]))
-        if "pretrained" in model:
-            model["pretrained"] = False  # the frozen weights are in the state dict
-        module = cls(**{**hparams, "model": model})
-        try:
-            module.load_state_dict(state_dict)
-        except RuntimeError as error:
-            first = str(error).strip().splitlines()[0]
-            raise ColorlabError(f"{path} does not match its model config ({first})") from error
+        module = cls(**{**hparams, "model": model_without_download(hparams["model"])})
+        load_weights(module, state_dict, path)
         return module.eval()
 
 
