@@ -15,7 +15,7 @@ from colorlab.errors import ColorlabError
 from colorlab.inference.jobs import plan_jobs
 from colorlab.inference.video import AbSmoother, colorize_video
 from colorlab.training.module import ColorizationModule
-from conftest import colourful, run_cli, write_clip
+from conftest import GOOD, colourful, run_cli, write_clip
 
 
 def lightness(picture: Image.Image) -> np.ndarray:
@@ -362,28 +362,127 @@ def test_an_output_that_is_a_file_is_one_line(checkpoints, tmp_path):
     )
 
 
-def test_strip_merge_equals_the_whole_picture_merge(colorizer, monkeypatch):
+def today(colorizer, picture: Image.Image) -> np.ndarray:
+    """colorize as computed before the fast path: kornia's float Lab of the whole picture
+    (L, its antialiased shrink for the model, bilinear ab, Lab → sRGB), rounded to 8 bits."""
     from colorlab.color import lab_batch, to_rgb
     from colorlab.data.images import to_uint8_chw
-    from colorlab.inference import merge as inference
     from colorlab.pictures import to_pil
 
-    picture = colourful((517, 333), seed=4)
     L = lab_batch(to_uint8_chw(picture)[None])["L"]
-    ab_small = torch.rand(1, 2, 32, 32, generator=torch.Generator().manual_seed(0)) - 0.5
-    whole = np.asarray(
-        to_pil(
-            to_rgb(L, torch.nn.functional.interpolate(ab_small, size=(333, 517), mode="bilinear"))[
-                0
-            ]
-        )
-    ).astype(int)
-    monkeypatch.setattr(inference, "STRIP_PIXELS", 517 * 10 + 3)  # 34 strips of 10 rows
-    strips = np.asarray(colorizer.merge(L, ab_small)).astype(int)
-    assert strips.shape == whole.shape and np.abs(strips - whole).max() <= 1
-    assert (strips != whole).mean() < 0.001
-    # and the whole API path: strips or not, the same picture
-    monkeypatch.setattr(inference, "STRIP_PIXELS", 2_000_000)
-    one = np.asarray(colorizer.colorize(picture)).astype(int)
-    monkeypatch.setattr(inference, "STRIP_PIXELS", 517 * 7)
-    assert np.abs(np.asarray(colorizer.colorize(picture)).astype(int) - one).max() <= 1
+    ab = colorizer.predict_small_ab(colorizer.shrink(L))
+    ab = torch.nn.functional.interpolate(ab, size=L.shape[-2:], mode="bilinear")
+    return np.asarray(to_pil(to_rgb(L, ab)[0])).astype(int)
+
+
+def assert_within_one_level(new: np.ndarray, old: np.ndarray) -> None:
+    assert new.shape == old.shape
+    assert np.abs(new - old).max() <= 1
+    assert (new != old).mean() < 0.01
+
+
+def test_colorize_equals_the_float_lab_path_for_every_kind_of_photo(
+    colorizer, awkward_folder, tmp_path
+):
+    from colorlab.inference.colorizer import as_rgb_image
+
+    colourful((517, 333), seed=4).convert("L").save(tmp_path / "gray_odd.png")
+    gray16 = np.asarray(colourful((37, 53), seed=9).convert("L")).astype(np.uint16) * 257
+    Image.fromarray(gray16).save(tmp_path / "gray16.png")
+    photos = [p for p in sorted(awkward_folder.rglob("*")) if p.name in GOOD]
+    photos += [tmp_path / "gray_odd.png", tmp_path / "gray16.png"]
+    modes = {Image.open(p).mode for p in photos}
+    assert {"RGB", "L", "RGBA", "CMYK", "P", "I;16"} <= modes, modes
+    for photo in photos:
+        new = np.asarray(colorizer.colorize(photo)).astype(int)
+        assert_within_one_level(new, today(colorizer, as_rgb_image(photo)))
+
+
+def test_strips_and_the_torch_kernels_give_the_same_picture(colorizer, monkeypatch):
+    from colorlab.inference import merge as inference
+
+    picture = colourful((517, 333), seed=4)
+    old = today(colorizer, picture)
+    whole = colorizer.lightness(picture)
+    ab_small = colorizer.predict_lightness_ab([whole])
+    assert_within_one_level(np.asarray(colorizer.merge(ab_small, whole)).astype(int), old)
+    # a photo too large to keep its lightness goes in strips (here 34 strips of 10 rows)
+    monkeypatch.setattr(inference, "KEEP_PIXELS", 0)
+    monkeypatch.setattr(inference, "STRIP_PIXELS", 517 * 10 + 3)
+    for kernels in ("numba", "torch"):  # torch: the GPU's path, here on the CPU
+        light = inference.Lightness(picture, colorizer.device, kernels=kernels)
+        assert torch.allclose(light.small(colorizer.size), whole.small(colorizer.size), atol=1e-3)
+        strips = np.asarray(colorizer.merge(ab_small, light)).astype(int)
+        assert_within_one_level(strips, old)
+    with pytest.raises(ColorlabError, match="kernels='cuda'.*choose one of: numba, torch"):
+        inference.Lightness(picture, colorizer.device, kernels="cuda")
+
+
+@pytest.mark.parametrize("kernels", ["numba", "torch"])
+def test_the_merge_equals_kornia_out_of_gamut_too(kernels):
+    """Vivid random chroma (|a*|, |b*| up to 100) on dark and light pixels: the clipping of
+    out-of-gamut colours is kornia's too."""
+    from colorlab.color import lab_batch, to_rgb
+    from colorlab.data.images import to_uint8_chw
+    from colorlab.inference.merge import Lightness, merge
+    from colorlab.pictures import to_pil
+
+    picture = colourful((301, 207), seed=11)
+    generator = torch.Generator().manual_seed(3)
+    ab_small = torch.rand(1, 2, 24, 24, generator=generator) * 1.6 - 0.8
+    L = lab_batch(to_uint8_chw(picture)[None])["L"]
+    ab = torch.nn.functional.interpolate(ab_small, size=L.shape[-2:], mode="bilinear")
+    old = np.asarray(to_pil(to_rgb(L, ab)[0])).astype(int)
+    new = np.asarray(merge(ab_small, Lightness(picture, torch.device("cpu"), kernels)))
+    assert_within_one_level(new.astype(int), old)
+    assert (old == 0).mean() > 0.01 and (old == 255).mean() > 0.01  # clipped at both ends
+
+
+def test_threaded_colorize_files_match_colorize_and_stay_within_the_pixel_budget(
+    colorizer, awkward_folder, tmp_path, monkeypatch
+):
+    from colorlab.inference import jobs as colorize_jobs
+
+    sizes = [(64, 48), (517, 333), (33, 97), (120, 80), (64, 48), (200, 150), (90, 90)]
+    for i, size in enumerate(sizes):
+        colourful(size, seed=20 + i).save(awkward_folder / f"extra_{i}.png")
+    largest = max(w * h for w, h in sizes)
+    monkeypatch.setattr(colorize_jobs, "BATCH_PIXELS", 2 * largest)
+    in_flight = []
+    read = colorize_jobs._ImagePipeline._read
+
+    def recording_read(self, job):
+        in_flight.append(self.pixels)
+        return read(self, job)
+
+    monkeypatch.setattr(colorize_jobs._ImagePipeline, "_read", recording_read)
+    jobs = plan_jobs(str(awkward_folder), tmp_path / "out", fmt="png")  # lossless outputs
+    counts = colorize_jobs.colorize_files(colorizer, jobs, batch_size=2, threads=3)
+    assert counts["skipped"] == 3 and counts["images"] == len(jobs) - 3
+    assert 0 < max(in_flight) <= 2 * largest
+    for job in jobs:
+        if job.source.name in ("truncated.jpg", "empty.jpg", "text.png"):
+            assert not job.target.exists()
+            continue
+        alone = np.asarray(colorizer.colorize(job.source)).astype(int)
+        assert_within_one_level(np.asarray(Image.open(job.target)).astype(int), alone)
+
+
+def test_a_failed_write_in_a_thread_stops_colorize_with_its_error(colorizer, tmp_path, monkeypatch):
+    from colorlab.inference import jobs as colorize_jobs
+
+    for i in range(6):
+        colourful((40, 30), seed=i).save(tmp_path / f"p{i}.png")
+    save = colorize_jobs.save_picture
+
+    def failing_save(picture, target):
+        if target.name == "p2.png":
+            raise ColorlabError(f"cannot write {target}: No space left on device")
+        save(picture, target)
+
+    monkeypatch.setattr(colorize_jobs, "save_picture", failing_save)
+    jobs = plan_jobs(str(tmp_path / "p*.png"), tmp_path / "out")
+    with pytest.raises(ColorlabError, match="p2.png: No space left"):
+        colorize_jobs.colorize_files(colorizer, jobs, batch_size=2, threads=2)
+    assert not (tmp_path / "out" / "p2.png").exists()
+    assert not list((tmp_path / "out").glob(".*partial*"))

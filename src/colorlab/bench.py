@@ -31,7 +31,18 @@ from colorlab.models import model_name
 
 #: Rows whose speed is compared with the ``model`` row's (``vs_model``).
 _VS_MODEL = ("train", "epoch")
-_NOTES = ("cache", "epochs", "wall_s", "photo_size", "megapixels", "peak_rss_gb")
+_NOTES = (
+    "cache",
+    "epochs",
+    "wall_s",
+    "photo_size",
+    "threads",
+    "floor_images_per_s",
+    "vs_floor",
+    "network_images_per_s",
+    "megapixels",
+    "peak_rss_gb",
+)
 
 
 def _device_name(device: torch.device) -> str:

@@ -1,11 +1,13 @@
 """Colorize rows: photos per second through colorize's own path, from JPEG files on disk to
-files (``colorize``), and the peak memory of colorizing one large photo (``memory``)."""
+files, beside its floor and its network (``colorize``), and the peak memory of colorizing one
+large photo (``memory``)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,12 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from colorlab.benchmarks.rows import Bench, row
+from colorlab.data.images import open_rgb
 from colorlab.data.painting import render_scenes
 from colorlab.devices import synchronize
 from colorlab.errors import ColorlabError
-from colorlab.inference.colorizer import load_colorizer
-from colorlab.inference.jobs import colorize_files, plan_jobs
+from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
+from colorlab.inference.jobs import Job, colorize_files, default_threads, plan_jobs, save_picture
 
 
 def write_photos(folder: Path, count: int, size: int, device: torch.device) -> None:
@@ -31,9 +34,38 @@ def write_photos(folder: Path, count: int, size: int, device: torch.device) -> N
             Image.fromarray(scene).save(folder / f"photo_{start + i:04d}.jpg", quality=90)
 
 
+def decode_encode_floor(jobs: list[Job], threads: int) -> float:
+    """Photos per second of the work colorize cannot avoid: decoding each input and encoding
+    a picture of its size to its output format, in ``threads`` threads (written to
+    ``<target>.floor<ext>``)."""
+
+    def copy(job: Job) -> None:
+        save_picture(open_rgb(job.source), job.target.with_suffix(".floor" + job.target.suffix))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(copy, jobs))
+    return len(jobs) / (time.perf_counter() - start)
+
+
+def network_speed(colorizer: TrainedColorizer, batch: int, batches: int = 8) -> float:
+    """Photos per second of the network alone on batches of L at its size (no I/O, no merge),
+    after one untimed batch."""
+    L = torch.rand(batch, 1, colorizer.size, colorizer.size, device=colorizer.device) * 100
+    colorizer.predict_small_ab(L)
+    synchronize(colorizer.device)
+    start = time.perf_counter()
+    for _ in range(batches):
+        colorizer.predict_small_ab(L)
+    synchronize(colorizer.device)
+    return batch * batches / (time.perf_counter() - start)
+
+
 @row("colorize", needs_checkpoint=True)
 def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
-    """Photos per second through colorize's own path, from JPEG files on disk to files."""
+    """Photos per second through colorize's own path, from JPEG files on disk to files; beside
+    it the decode+encode floor of the same files on all cores (``vs_floor``) and the network
+    alone (``network_images_per_s``), the two bounds of colorize's speed."""
     options, device, work = cfg.bench, bench.device, bench.scratch / "colorize"
     write_photos(work / "photos", options.colorize_images, options.colorize_size, device)
     colorizer = load_colorizer(bench.ckpt, device=device)
@@ -45,10 +77,16 @@ def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     counts = colorize_files(colorizer, jobs, options.colorize_batch, 0.0)
     synchronize(device)
     seconds = time.perf_counter() - start
+    speed = counts["images"] / seconds
+    floor = decode_encode_floor(jobs, default_threads())
     return {
-        "images_per_s": counts["images"] / seconds,
+        "images_per_s": speed,
         "seconds": seconds,
         "photo_size": options.colorize_size,
+        "threads": default_threads(),
+        "floor_images_per_s": round(floor, 1),
+        "vs_floor": round(speed / floor, 3),
+        "network_images_per_s": round(network_speed(colorizer, options.colorize_batch), 1),
     }
 
 

@@ -13,7 +13,6 @@ and only chroma comes from the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from colorlab.color import check_temperature
 from colorlab.data.images import ORIENTATION, open_rgb, pil_to_rgb
 from colorlab.devices import autocast, resolve_device
 from colorlab.errors import OptionError
-from colorlab.inference.merge import lightness_rows, merge, small_lightness
+from colorlab.inference.merge import Lightness, merge
 from colorlab.inference.network import TrainedNetwork, load_network
 
 ImageLike = str | Path | Image.Image | np.ndarray
@@ -121,21 +120,32 @@ class TrainedColorizer:
         """ab for lightness of any size: B×1×H×W (0..100) -> B×2×H×W in (-1, 1)."""
         return self.enlarge(self.predict_small_ab(self.shrink(L)), L.shape[-2:])
 
-    def merge(self, L: Tensor, ab_small: Tensor) -> Image.Image:
-        """Full-size L (1×1×H×W) + model-size ab (1×2×s×s) -> PIL RGB of size W×H, in strips."""
-        return merge(ab_small.to(self.device), L.shape[-2:], lambda r0, r1: L[..., r0:r1, :])
+    def lightness(self, image: ImageLike | np.ndarray) -> Lightness:
+        """A picture's lightness, computed once, with its model-size L ready
+        (`Lightness.small`). Arrays of H×W×3 uint8 are taken as they are (video frames)."""
+        if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.shape[-1:] == (3,):
+            lightness = Lightness(image, self.device)
+        else:
+            lightness = Lightness(as_rgb_image(image), self.device)
+        lightness.small(self.size)
+        return lightness
+
+    @torch.no_grad()
+    def predict_lightness_ab(self, lightnesses: Sequence[Lightness]) -> Tensor:
+        """Model-size ab for pictures' `Lightness`: B×2×s×s, one model pass."""
+        return self.predict_small_ab(torch.cat([light.small(self.size) for light in lightnesses]))
+
+    def merge(self, ab_small: Tensor, lightness: Lightness) -> Image.Image:
+        """Model-size ab (1×2×s×s) + a picture's `Lightness` -> PIL RGB of its size."""
+        return merge(ab_small, lightness)
 
     @torch.no_grad()
     def colorize_batch(self, images: Sequence[ImageLike]) -> list[Image.Image]:
         """Colorize several pictures in one model pass; each keeps its own size. Beyond the
-        pictures and their outputs, memory is bounded: all float work runs in strips of rows."""
-        pictures = [as_rgb_image(image) for image in images]
-        L_small = torch.cat([small_lightness(p, self.size, self.device) for p in pictures])
-        ab_small = self.predict_small_ab(L_small)
-        return [
-            merge(ab[None], (p.height, p.width), partial(lightness_rows, p, device=self.device))
-            for p, ab in zip(pictures, ab_small)
-        ]
+        pictures and their outputs, memory is bounded (`colorlab.inference.merge`)."""
+        lightnesses = [self.lightness(image) for image in images]
+        ab_small = self.predict_lightness_ab(lightnesses)
+        return [merge(ab[None], light) for ab, light in zip(ab_small, lightnesses)]
 
     def colorize(self, image: ImageLike) -> Image.Image:
         """Colorize one picture (path, PIL image or array); a PIL RGB image of its size."""

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor
 
 from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, frame_count, open_rgb
 from colorlab.errors import ColorlabError, OptionError, check_choice
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer
+from colorlab.inference.merge import Lightness
 from colorlab.inference.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video
 
 log = logging.getLogger(__name__)
 
-#: Pictures are batched up to ``batch_size`` and up to this many pixels in all.
+#: Pictures in flight (read, batched or being written) hold at most this many pixels in all.
 BATCH_PIXELS = 32_000_000
 OUTPUT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
 _SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
@@ -110,7 +116,7 @@ def plan_jobs(
     return jobs
 
 
-def _save(picture: Image.Image, target: Path) -> None:
+def save_picture(picture: Image.Image, target: Path) -> None:
     """Write ``picture`` to a temporary file beside ``target``, then rename it into place;
     an OS error (no space, no permission) is a `ColorlabError` naming the path."""
     try:
@@ -120,13 +126,114 @@ def _save(picture: Image.Image, target: Path) -> None:
         raise ColorlabError(f"cannot write {target}: {error.strerror or error}") from error
 
 
+def default_threads() -> int:
+    """Threads that read, merge and write pictures: one per core, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _pixels_in_header(path: Path) -> int:
+    """Width × height from the file's header (0 when it cannot be read: the read says why)."""
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height
+    except Exception:  # noqa: BLE001 - any failure is reported by the read itself
+        return 0
+
+
+class _ImagePipeline:
+    """Pictures through colorize in three overlapped stages: read (decode and lightness, in
+    threads), the model (batches, in the calling thread), merge and write (in threads).
+
+    Pictures in flight (from their read to their write) hold at most `BATCH_PIXELS` pixels,
+    or one picture when it is larger, so memory stays bounded as it was without threads.
+    """
+
+    def __init__(
+        self,
+        colorizer: TrainedColorizer,
+        threads: int,
+        batch_size: int,
+        counts: dict[str, int],
+        advance: Callable[[], None],
+    ):
+        self.colorizer, self.batch_size = colorizer, batch_size
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="colorize")
+        self.counts, self.advance = counts, advance
+        self.reading: deque[tuple[Job, Future, int]] = deque()
+        self.batch: list[tuple[Job, Lightness, int]] = []
+        self.writing: deque[tuple[Future, int]] = deque()
+        self.pixels = 0
+        self.lookahead = 2 * threads
+
+    def _read(self, job: Job) -> tuple[Lightness, int]:
+        """The picture's lightness and its number of frames."""
+        picture = open_rgb(job.source)
+        return self.colorizer.lightness(picture), frame_count(job.source)
+
+    def _write(self, job: Job, ab_small: Tensor, lightness: Lightness) -> None:
+        save_picture(self.colorizer.merge(ab_small, lightness), job.target)
+
+    def add(self, job: Job) -> None:
+        pixels = _pixels_in_header(job.source)
+        while self.reading or self.batch or self.writing:
+            if len(self.reading) < self.lookahead and self.pixels + pixels <= BATCH_PIXELS:
+                break
+            self._step()
+        self.pixels += pixels
+        self.reading.append((job, self.pool.submit(self._read, job), pixels))
+
+    def finish(self) -> None:
+        """Complete all work added."""
+        while self.reading or self.batch or self.writing:
+            self._step()
+
+    def close(self) -> None:
+        """Stop the threads: work not started is dropped (after an error), started work ends."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _step(self) -> None:
+        """Move the oldest piece of work that can move one stage on."""
+        if self.writing and (self.writing[0][0].done() or not (self.reading or self.batch)):
+            future, pixels = self.writing.popleft()
+            future.result()  # a write error stops the run here
+            self.pixels -= pixels
+            self.counts["images"] += 1
+            self.advance()
+        elif self.reading:
+            job, future, pixels = self.reading.popleft()
+            try:
+                lightness, frames = future.result()
+                self.batch.append((job, lightness, pixels))
+                if frames > 1:
+                    log.warning("%s has %d frames: only the first is colorized", job.source, frames)
+                    self.counts["first_frame_only"] += 1
+            except UnreadableImageError as error:
+                log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
+                self.pixels -= pixels
+                self.counts["skipped"] += 1
+                self.advance()
+            if len(self.batch) >= self.batch_size:
+                self._flush()
+        elif self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        ab_small = self.colorizer.predict_lightness_ab([light for _, light, _ in self.batch])
+        for (job, light, pixels), ab in zip(self.batch, ab_small):
+            self.writing.append((self.pool.submit(self._write, job, ab[None], light), pixels))
+        self.batch.clear()
+
+
 def colorize_files(
     colorizer: TrainedColorizer,
     jobs: list[Job],
     batch_size: int = 8,
     temporal_smoothing: float = 0.0,
+    threads: int | None = None,
 ) -> dict[str, int]:
-    """Run the jobs with a progress bar; returns counts of images, videos, frames and skipped files."""
+    """Run the jobs with a progress bar; returns counts of images, videos, frames and skipped
+    files. Pictures are read, merged and written in ``threads`` threads (default: one per
+    core, `default_threads`) while the model runs batches of ``batch_size``."""
     if batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1")
     counts = {"images": 0, "videos": 0, "frames": 0, "skipped": 0, "first_frame_only": 0}
@@ -140,36 +247,21 @@ def colorize_files(
         TimeRemainingColumn(),
     )
     with Progress(*columns) as progress:
-        task = progress.add_task("images", total=len(images)) if images else None
-        chunk: list[tuple[Job, Image.Image]] = []
-
-        def flush() -> None:
-            pictures = [picture for _, picture in chunk]
-            for (job, _), result in zip(chunk, colorizer.colorize_batch(pictures)):
-                _save(result, job.target)
-                counts["images"] += 1
-                progress.advance(task)
-            chunk.clear()
-
-        for job in images:
+        if images:
+            task = progress.add_task("images", total=len(images))
+            pipeline = _ImagePipeline(
+                colorizer,
+                threads or default_threads(),
+                batch_size,
+                counts,
+                lambda: progress.advance(task),
+            )
             try:
-                picture = open_rgb(job.source)
-            except UnreadableImageError as error:
-                log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
-                counts["skipped"] += 1
-                progress.advance(task)
-                continue
-            if (frames := frame_count(job.source)) > 1:
-                log.warning("%s has %d frames: only the first is colorized", job.source, frames)
-                counts["first_frame_only"] += 1
-            pixels = sum(p.width * p.height for _, p in chunk)
-            if chunk and pixels + picture.width * picture.height > BATCH_PIXELS:
-                flush()  # a large photo is colorized on its own: one photo's buffers at a time
-            chunk.append((job, picture))
-            if len(chunk) >= batch_size:
-                flush()
-        if chunk:
-            flush()
+                for job in images:
+                    pipeline.add(job)
+                pipeline.finish()
+            finally:
+                pipeline.close()
         for job in videos:
             frames = progress.add_task(f"{job.source.name}", total=None)
             try:

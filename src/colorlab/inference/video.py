@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from colorlab.color import lab_batch
 from colorlab.errors import ColorlabError, OptionError
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer
@@ -152,9 +151,9 @@ def _colorize_frames(
     colorizer: TrainedColorizer, frames: list[np.ndarray], smoother: AbSmoother
 ) -> list[np.ndarray]:
     """T frames (H×W×3 uint8) -> T colorized frames (H×W×3 uint8)."""
-    rgb_uint8 = torch.from_numpy(np.stack(frames)).to(colorizer.device).permute(0, 3, 1, 2)
-    L = lab_batch(rgb_uint8)["L"]
-    ab_small = smoother(colorizer.predict_small_ab(colorizer.shrink(L)))
+    lightnesses = [colorizer.lightness(frame) for frame in frames]
+    ab_small = smoother(colorizer.predict_lightness_ab(lightnesses))
     return [
-        np.asarray(colorizer.merge(L[t : t + 1], ab_small[t : t + 1])) for t in range(len(frames))
+        np.asarray(colorizer.merge(ab_small[t : t + 1], light))
+        for t, light in enumerate(lightnesses)
     ]
