@@ -41,7 +41,11 @@ def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
         ratio = record["images_per_s"] / printed[0]["images_per_s"]
         assert abs(record["vs_model"] - ratio) < 0.01
     assert epoch["epochs"] == 1 and epoch["wall_s"] >= epoch["seconds"]
-    assert printed[3]["photo_size"] == 96
+    colorize = printed[3]
+    assert colorize["photo_size"] == 96 and colorize["threads"] >= 1
+    assert colorize["floor_images_per_s"] > 0 and colorize["network_images_per_s"] > 0
+    ratio = colorize["images_per_s"] / colorize["floor_images_per_s"]
+    assert abs(colorize["vs_floor"] - ratio) < 0.01
     assert 0 < printed[4]["peak_rss_gb"] < 8 and printed[4]["megapixels"] == 0.3
     assert "colorlab.bench on cpu" in result.stdout and "vs model" in result.stdout
     saved = (tmp_path / "bench" / "bench.jsonl").read_text().splitlines()
