@@ -26,12 +26,12 @@ def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
     result = run_cli(
         "colorlab.bench",
         *TINY_BENCH,
-        "bench.rows=[model,train,epoch,colorize,memory]",
+        "bench.rows=[model,train,epoch,colorize,onnx,memory]",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     printed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [r["row"] for r in printed] == ["model", "train", "epoch", "colorize", "memory"]
+    assert [r["row"] for r in printed] == ["model", "train", "epoch", "colorize", "onnx", "memory"]
     for record in printed[:4]:
         assert record["images_per_s"] > 0 and record["model"] == "baseline"
         assert record["image_size"] == 32 and record["device"].startswith("cpu")
@@ -46,7 +46,10 @@ def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
     assert colorize["floor_images_per_s"] > 0 and colorize["network_images_per_s"] > 0
     ratio = colorize["images_per_s"] / colorize["floor_images_per_s"]
     assert abs(colorize["vs_floor"] - ratio) < 0.01
-    assert 0 < printed[4]["peak_rss_gb"] < 8 and printed[4]["megapixels"] == 0.3
+    onnx = printed[4]
+    assert onnx["images_per_s"] > 0 and onnx["torch_images_per_s"] > 0
+    assert onnx["network_images_per_s"] > 0 and onnx["photo_size"] == 96
+    assert 0 < printed[5]["peak_rss_gb"] < 8 and printed[5]["megapixels"] == 0.3
     assert "colorlab.bench on cpu" in result.stdout and "vs model" in result.stdout
     saved = (tmp_path / "bench" / "bench.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in saved] == printed
@@ -58,7 +61,7 @@ def test_bench_rows_are_checked_before_any_work(tmp_path):
     assert wrong.returncode == 2
     assert wrong.stderr.strip().splitlines()[-1] == (
         "colorlab: error: bench.rows='speed' is not allowed; choose one of: "
-        "model, train, epoch, colorize, memory"
+        "model, train, epoch, colorize, onnx, memory"
     )
     orphan = run_cli("colorlab.bench", *TINY_BENCH, "bench.rows=[colorize]", cwd=tmp_path)
     assert orphan.returncode == 2

@@ -2,7 +2,7 @@
 and colorizes, with the configuration ``colorlab.train`` would use.
 
 Rows (``bench.rows``) are the functions of `colorlab.benchmarks`: ``model``, ``train``,
-``epoch``, ``colorize`` and (on request) ``memory``. Prints a table and one JSON line per row
+``epoch``, ``colorize`` and (on request) ``onnx`` and ``memory``. Prints a table and one JSON line per row
 (``images_per_s``, ``vs_model``), also appended to ``<run dir>/bench.jsonl``.
 """
 
@@ -40,6 +40,7 @@ _NOTES = (
     "floor_images_per_s",
     "vs_floor",
     "network_images_per_s",
+    "torch_images_per_s",
     "megapixels",
     "peak_rss_gb",
 )

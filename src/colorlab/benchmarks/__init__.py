@@ -7,7 +7,9 @@
 - ``epoch``: whole epochs of ``colorlab.train``: validation, checkpoints and sample pictures
   included (after a first, untimed epoch; ``wall_s`` is the whole run);
 - ``colorize``: colorize's own path over JPEG photos read from disk, from the epoch row's
-  checkpoint or ``bench.ckpt``;
+  checkpoint or ``bench.ckpt``, beside its decode+encode floor and the network alone;
+- ``onnx``: the same photos with the network exported to ONNX and run by onnxruntime (CPU),
+  beside PyTorch's on the CPU;
 - ``memory``: peak resident memory of ``python -m colorlab.colorize`` on one large photo.
 """
 
@@ -16,6 +18,6 @@ from colorlab.benchmarks.rows import NEEDS_CHECKPOINT, Bench
 from colorlab.benchmarks.rows import ROWS as _REGISTERED
 
 #: The rows in the order of the list above.
-ROWS = {name: _REGISTERED[name] for name in ("model", "train", "epoch", "colorize", "memory")}
+ROWS = {name: _REGISTERED[name] for name in ("model", "train", "epoch", "colorize", "onnx", "memory")}
 
 __all__ = ["NEEDS_CHECKPOINT", "ROWS", "Bench"]

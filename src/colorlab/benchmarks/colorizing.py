@@ -66,18 +66,10 @@ def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     """Photos per second through colorize's own path, from JPEG files on disk to files; beside
     it the decode+encode floor of the same files on all cores (``vs_floor``) and the network
     alone (``network_images_per_s``), the two bounds of colorize's speed."""
-    options, device, work = cfg.bench, bench.device, bench.scratch / "colorize"
-    write_photos(work / "photos", options.colorize_images, options.colorize_size, device)
-    colorizer = load_colorizer(bench.ckpt, device=device)
-    warm = plan_jobs(str(work / "photos" / "photo_000[0-3].jpg"), work / "warm-up", "", None)
-    colorize_files(colorizer, warm, options.colorize_batch, 0.0)
-    jobs = plan_jobs(str(work / "photos"), work / "colorized", "", None)
-    synchronize(device)
-    start = time.perf_counter()
-    counts = colorize_files(colorizer, jobs, options.colorize_batch, 0.0)
-    synchronize(device)
-    seconds = time.perf_counter() - start
-    speed = counts["images"] / seconds
+    options = cfg.bench
+    colorizer = load_colorizer(bench.ckpt, device=bench.device)
+    jobs, seconds = _time_colorize(colorizer, cfg, bench, "colorized")
+    speed = len(jobs) / seconds
     floor = decode_encode_floor(jobs, default_threads())
     return {
         "images_per_s": speed,
@@ -87,6 +79,47 @@ def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
         "floor_images_per_s": round(floor, 1),
         "vs_floor": round(speed / floor, 3),
         "network_images_per_s": round(network_speed(colorizer, options.colorize_batch), 1),
+    }
+
+
+def _time_colorize(
+    colorizer: TrainedColorizer, cfg: DictConfig, bench: Bench, name: str
+) -> tuple[list[Job], float]:
+    """Colorize the bench's photos (written once) into ``name``, after a warm-up of four;
+    the jobs and the seconds they took."""
+    options, work = cfg.bench, bench.scratch / "colorize"
+    if not (work / "photos").is_dir():
+        write_photos(work / "photos", options.colorize_images, options.colorize_size, bench.device)
+    warm = plan_jobs(str(work / "photos" / "photo_000[0-3].jpg"), work / f"warm-{name}", "", None)
+    colorize_files(colorizer, warm, options.colorize_batch, 0.0)
+    jobs = plan_jobs(str(work / "photos"), work / name, "", None)
+    synchronize(bench.device)
+    start = time.perf_counter()
+    colorize_files(colorizer, jobs, options.colorize_batch, 0.0)
+    synchronize(bench.device)
+    return jobs, time.perf_counter() - start
+
+
+@row("onnx", needs_checkpoint=True)
+def onnx_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
+    """The colorize row's photos through the same path with the network exported to ONNX and
+    run by onnxruntime (CPU), beside PyTorch's network on the same files."""
+    from colorlab.inference.onnx import export_onnx
+
+    exported = bench.scratch / "bench.onnx"
+    if not exported.exists():
+        export_onnx(bench.ckpt, exported)
+    onnx = load_colorizer(exported, device="cpu")
+    jobs, seconds = _time_colorize(onnx, cfg, bench, "colorized-onnx")
+    torch_jobs, torch_seconds = _time_colorize(
+        load_colorizer(bench.ckpt, device="cpu"), cfg, bench, "colorized-torch"
+    )
+    return {
+        "images_per_s": len(jobs) / seconds,
+        "seconds": seconds,
+        "photo_size": cfg.bench.colorize_size,
+        "torch_images_per_s": round(len(torch_jobs) / torch_seconds, 1),
+        "network_images_per_s": round(network_speed(onnx, cfg.bench.colorize_batch), 1),
     }
 
 

@@ -158,7 +158,12 @@ def load_colorizer(
     size: int | None = None,
     temperature: float | None = None,
 ) -> TrainedColorizer:
-    """Load a colorlab checkpoint (it holds its own config) for inference; see
-    `TrainedColorizer` for ``size`` and ``temperature``."""
+    """Load a colorlab checkpoint (it holds its own config), or an ONNX file written by
+    ``colorlab.export`` (run by onnxruntime), for inference; see `TrainedColorizer` for
+    ``size`` and ``temperature``."""
     device = resolve_device(device)
+    if Path(path).suffix.lower() == ".onnx":
+        from colorlab.inference.onnx import load_onnx_network
+
+        return TrainedColorizer(load_onnx_network(path, device), device, size, temperature)
     return TrainedColorizer(load_network(path, device), device, size, temperature)
