@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install demo train test lint format clean
+.PHONY: install demo serve train test lint format clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install  ## train the baseline briefly on synthetic scenes (CPU-friendly, ~2 min)
 	$(BIN)/python -m colorlab.train experiment=demo $(ARGS)
+
+serve: install  ## the web page: make serve ARGS="ckpt=outputs/…/checkpoints/best-004.ckpt"
+	$(BIN)/python -m colorlab.demo $(ARGS)
 
 train: install  ## python -m colorlab.train $(ARGS)
 	$(BIN)/python -m colorlab.train $(ARGS)

@@ -18,6 +18,8 @@ from colorlab.benchmarks.rows import NEEDS_CHECKPOINT, Bench
 from colorlab.benchmarks.rows import ROWS as _REGISTERED
 
 #: The rows in the order of the list above.
-ROWS = {name: _REGISTERED[name] for name in ("model", "train", "epoch", "colorize", "onnx", "memory")}
+ROWS = {
+    name: _REGISTERED[name] for name in ("model", "train", "epoch", "colorize", "onnx", "memory")
+}
 
 __all__ = ["NEEDS_CHECKPOINT", "ROWS", "Bench"]
