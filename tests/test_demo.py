@@ -42,6 +42,7 @@ def demo(checkpoints, tmp_path_factory):
                 ckpts,
                 f"demo.port={port}",
                 "colorize.device=cpu",
+                "colorize.max_megapixels=1",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -228,3 +229,9 @@ def test_the_colorize_endpoint_takes_the_image_alone(demo, tmp_path):
     client = Client(demo, verbose=False)
     pair, png, text = client.predict(handle_file(str(tmp_path / "p.png")), api_name="/colorize")
     assert Image.open(png).size == (64, 48) and "baseline-mse@" in text
+    Image.new("RGB", (1300, 1000), (90, 120, 200)).save(tmp_path / "large.png")
+    pair, png, text = client.predict(handle_file(str(tmp_path / "large.png")), api_name="/colorize")
+    assert pair is None and png is None
+    assert text == (
+        "**large.png** has 1.3 megapixels, more than colorize.max_megapixels=1: not colorized."
+    )

@@ -118,7 +118,7 @@ def build_page(
                     None,
                     None,
                     (
-                        f"**{name}** has {megapixels:.0f} megapixels, more than "
+                        f"**{name}** has {megapixels:.1f} megapixels, more than "
                         f"colorize.max_megapixels={max_megapixels:g}: not colorized."
                     ),
                 )
