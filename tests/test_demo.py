@@ -156,6 +156,7 @@ def test_the_page_colorizes_switches_models_reports_bad_files_and_stays_offline(
     # a colour photo: colorized at its own size, downloadable, scored against itself
     text = _colorize(browser, photo, "517×333")
     assert "baseline-mse@" in text and "PSNR" in text and "ΔCF" in text
+    assert browser.find_elements(By.CSS_SELECTOR, "#truth img")  # the truth beside it
     result = _download(browser)
     assert result.size == (517, 333)
     chroma = np.abs(np.diff(np.asarray(result, np.int16), axis=2)).mean()
@@ -227,11 +228,18 @@ def test_the_colorize_endpoint_takes_the_image_alone(demo, tmp_path):
 
     colourful((64, 48), seed=1).save(tmp_path / "p.png")
     client = Client(demo, verbose=False)
-    pair, png, text = client.predict(handle_file(str(tmp_path / "p.png")), api_name="/colorize")
+    pair, png, text, truth = client.predict(
+        handle_file(str(tmp_path / "p.png")), api_name="/colorize"
+    )
     assert Image.open(png).size == (64, 48) and "baseline-mse@" in text
+    assert np.array_equal(
+        np.asarray(Image.open(truth).convert("RGB")), np.asarray(colourful((64, 48), seed=1))
+    )
     Image.new("RGB", (1300, 1000), (90, 120, 200)).save(tmp_path / "large.png")
-    pair, png, text = client.predict(handle_file(str(tmp_path / "large.png")), api_name="/colorize")
-    assert pair is None and png is None
+    pair, png, text, truth = client.predict(
+        handle_file(str(tmp_path / "large.png")), api_name="/colorize"
+    )
+    assert pair is None and png is None and truth is None
     assert text == (
         "**large.png** has 1.3 megapixels, more than colorize.max_megapixels=1: not colorized."
     )

@@ -1,5 +1,7 @@
 """ONNX export: the whole prediction path in one file, run by onnxruntime behind load_colorizer."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -104,3 +106,19 @@ def test_export_refusals_are_one_line(checkpoints, tmp_path):
     onnx.save(plain, str(tmp_path / "plain.onnx"))
     with pytest.raises(ColorlabError, match="not an ONNX file exported by colorlab.export"):
         load_colorizer(tmp_path / "plain.onnx")
+
+
+def test_a_network_the_exporter_cannot_trace_is_one_line(checkpoints, tmp_path, monkeypatch):
+    def unsupported(*args, **kwargs):
+        raise RuntimeError(
+            "Exporting the operator 'aten::weird' to ONNX opset 17 is not supported\nmore"
+        )
+
+    monkeypatch.setattr(torch.onnx, "export", unsupported)
+    with pytest.raises(ColorlabError) as error:
+        export_onnx(checkpoints["baseline"], tmp_path / "model.onnx")
+    assert re.fullmatch(
+        r"cannot export baseline-mse@\S+ to ONNX: RuntimeError: "
+        r"Exporting the operator 'aten::weird' to ONNX opset 17 is not supported",
+        str(error.value),
+    )

@@ -106,9 +106,10 @@ def build_page(
         )
 
     def colorize(photo: str | None, label: str = first, temperature: float | None = None):
-        """Colorize one photo: (gray, colorized) for the slider, the PNG, a line of text."""
+        """Colorize one photo: (gray, colorized) for the slider, the PNG, a line of text and,
+        for a colour upload, the photo itself (its truth)."""
         if photo is None:
-            return None, None, "Upload a photo first."
+            return None, None, "Upload a photo first.", None
         name = Path(photo).name
         try:
             with Image.open(photo) as probe:
@@ -121,11 +122,12 @@ def build_page(
                         f"**{name}** has {megapixels:.1f} megapixels, more than "
                         f"colorize.max_megapixels={max_megapixels:g}: not colorized."
                     ),
+                    None,
                 )
             picture = as_rgb_image(photo)
         except (UnreadableImageError, OSError, ValueError, Image.DecompressionBombError) as error:
             reason = getattr(error, "reason", None) or str(error)
-            return None, None, f"**Cannot read {name}**: {reason}. Try another photo."
+            return None, None, f"**Cannot read {name}**: {reason}. Try another photo.", None
         colorizer = colorizers.get(labels[label if label in labels else first])
         if colorizer.head_kind == "classification" and temperature is not None:
             colorizer.temperature = float(temperature)
@@ -147,7 +149,10 @@ def build_page(
             > 1
         ):
             text += " · " + photo_scores(colorized, picture)
-        return (gray, colorized), str(target), text
+            truth = picture
+        else:
+            truth = None
+        return (gray, colorized), str(target), text, truth
 
     theme = gr.themes.Default(
         font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -170,15 +175,24 @@ def build_page(
                 )
                 run = gr.Button("Colorize", variant="primary", elem_id="colorize")
             with gr.Column():
-                result = gr.ImageSlider(label="gray | colorized", type="pil", elem_id="result")
+                result = gr.ImageSlider(
+                    label="gray | colorized", type="pil", format="png", elem_id="result"
+                )
                 download = gr.File(label="full-resolution PNG", elem_id="download")
                 info = gr.Markdown(elem_id="info")
+                truth = gr.Image(
+                    label="the photo in colour (colour uploads)",
+                    type="pil",
+                    interactive=False,
+                    format="png",
+                    elem_id="truth",
+                )
         if examples:
             gr.Examples([[str(p)] for p in examples], inputs=[photo], label="examples")
         run.click(
             colorize,
             [photo, checkpoint, temperature],
-            [result, download, info],
+            [result, download, info, truth],
             api_name="colorize",
         )
         checkpoint.change(temperature_control, [checkpoint], [temperature], api_name=False)
