@@ -133,16 +133,6 @@ def _clear_upload(driver) -> None:
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"))
 
 
-def _set(driver, element_id: str, text: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    field = driver.find_element(By.CSS_SELECTOR, f"#{element_id} input")
-    field.click()
-    field.send_keys(Keys.CONTROL, "a")
-    field.send_keys(text, Keys.ENTER)
-
-
 def test_the_page_colorizes_switches_models_reports_bad_files_and_stays_offline(
     demo, browser, tmp_path
 ):
@@ -167,8 +157,7 @@ def test_the_page_colorizes_switches_models_reports_bad_files_and_stays_offline(
 
     # the classification checkpoint: the temperature changes the picture
     _clear_upload(browser)
-    label = next(o for o in _options(browser) if "classification" in o)
-    _set(browser, "checkpoint", label)
+    _choose(browser, "checkpoint", "classification")
     _wait(
         browser,
         lambda d: d.find_element(By.CSS_SELECTOR, "#temperature input[type=number]").is_enabled(),
@@ -200,17 +189,24 @@ def test_the_page_colorizes_switches_models_reports_bad_files_and_stays_offline(
     assert hosts == {demo.split("/")[2]}, hosts
 
 
-def _options(driver) -> list[str]:
+def _choose(driver, element_id: str, containing: str) -> None:
+    """Open a dropdown and click the option whose text contains ``containing``."""
     from selenium.webdriver.common.by import By
 
-    field = driver.find_element(By.CSS_SELECTOR, "#checkpoint input")
-    field.click()
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "li[data-testid=dropdown-option]"))
-    options = [
-        li.text for li in driver.find_elements(By.CSS_SELECTOR, "li[data-testid=dropdown-option]")
-    ]
-    field.click()
-    return options
+    driver.find_element(By.CSS_SELECTOR, f"#{element_id} input").click()
+
+    def option(d):
+        items = d.find_elements(By.CSS_SELECTOR, "li[data-testid=dropdown-option]")
+        return next((li for li in items if containing in li.text), False)
+
+    _wait(driver, option).click()
+    _wait(
+        driver,
+        lambda d: (
+            containing
+            in d.find_element(By.CSS_SELECTOR, f"#{element_id} input").get_attribute("value")
+        ),
+    )
 
 
 def _set_number(driver, value: str) -> None:
