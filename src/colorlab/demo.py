@@ -14,6 +14,7 @@ from omegaconf import DictConfig, ListConfig
 from PIL import Image
 
 from colorlab.cli.runner import config_dir, one_line_errors, run_app
+from colorlab.data.images import IMAGE_EXTENSIONS
 from colorlab.errors import ColorlabError, OptionError
 from colorlab.web import Colorizers, build_page, disable_analytics, example_scenes, find_checkpoints
 
@@ -33,9 +34,7 @@ def serve(cfg: DictConfig, block: bool = True):
         folder = Path(str(options.examples)).expanduser()
         if not folder.is_dir():
             raise OptionError("demo.examples", str(folder), "give a folder of photos or null")
-        examples = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}
-        )[:12]
+        examples = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:12]
     else:
         examples = example_scenes(work / "examples")
     max_megapixels = float(cfg.colorize.max_megapixels)

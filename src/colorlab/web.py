@@ -66,16 +66,20 @@ class Colorizers:
         return self._loaded[path]
 
 
-def photo_scores(colorized: Image.Image, truth: Image.Image) -> str:
+def picture_colorfulness(picture: Image.Image) -> float:
+    """`colorlab.color.colorfulness` of an 8-bit RGB picture."""
+    return float(
+        colorfulness(torch.from_numpy(np.asarray(picture)).permute(2, 0, 1)[None] / 255.0)[0]
+    )
+
+
+def photo_scores(colorized: Image.Image, truth: Image.Image, truth_colorfulness: float) -> str:
     """PSNR (dB, on 8-bit RGB) and ΔCF of a colorized photo against its colour original."""
     a = np.asarray(colorized, np.float64)
     b = np.asarray(truth, np.float64)
     mse = np.mean((a - b) ** 2)
     psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
-    cf = [
-        float(colorfulness(torch.from_numpy(np.asarray(p)).permute(2, 0, 1)[None] / 255.0)[0])
-        for p in (colorized, truth)
-    ]
+    cf = [picture_colorfulness(colorized), truth_colorfulness]
     return f"PSNR {psnr:.2f} dB · colourfulness {cf[0]:.1f} (photo {cf[1]:.1f}, ΔCF {abs(cf[0] - cf[1]):.1f})"
 
 
@@ -140,18 +144,10 @@ def build_page(
         text = f"{colorizer.label} · {colorized.width}×{colorized.height}"
         if colorizer.temperature is not None:
             text += f" · temperature {colorizer.temperature:g}"
-        if (
-            float(
-                colorfulness(torch.from_numpy(np.asarray(picture)).permute(2, 0, 1)[None] / 255.0)[
-                    0
-                ]
-            )
-            > 1
-        ):
-            text += " · " + photo_scores(colorized, picture)
-            truth = picture
-        else:
-            truth = None
+        truth_colorfulness = picture_colorfulness(picture)
+        truth = picture if truth_colorfulness > 1 else None  # a colour upload: score against it
+        if truth is not None:
+            text += " · " + photo_scores(colorized, picture, truth_colorfulness)
         return (gray, colorized), str(target), text, truth
 
     theme = gr.themes.Default(
