@@ -1,6 +1,7 @@
 """Checkpoints are never lost: atomic writes, last.ckpt = the last epoch, and interrupted
 runs (SIGTERM, Ctrl-C) that save, say so in one line, exit non-zero and resume."""
 
+import json
 import os
 import signal
 import subprocess
@@ -121,6 +122,8 @@ def test_an_interrupted_run_saves_says_so_exits_non_zero_and_resumes(tmp_path, s
     # and its end-of-epoch hooks (processed == epoch + 1); Lightning resumes both.
     processed = state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
     assert stopped_in >= 1 and processed in (stopped_in, stopped_in + 1)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["last_checkpoint"] == str(last)
     _assert_resumes(tmp_path, last, stopped_in)
 
 
@@ -192,7 +195,8 @@ def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_pat
     message = second.stderr.strip().splitlines()[-1]
     run = tmp_path / "run"
     assert message == (
-        f"colorlab: error: {run} already holds a training run (config.yaml, checkpoints, samples, "
+        f"colorlab: error: {run} already holds a training run (config.yaml, run.json, metrics.jsonl, "
+        f"checkpoints, samples, "
         f"csv); choose another hydra.run.dir, or resume that run with ckpt_path={run}/checkpoints/last.ckpt"
     )
     assert {p: b for p, b in _snapshot(tmp_path / "run").items() if p in ours} == ours

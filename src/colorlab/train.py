@@ -14,10 +14,17 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from colorlab.cli.runner import config_dir, one_line_errors, refuse_used_dir, run_app
+from colorlab.cli.runner import (
+    config_dir,
+    one_line_errors,
+    one_line_message,
+    refuse_used_dir,
+    run_app,
+)
 from colorlab.cli.validation import TRAIN_RULES, validate
 from colorlab.configs import build, plain
 from colorlab.errors import ColorlabError, RunInterrupted
+from colorlab.inference.network import display_name
 from colorlab.training.callbacks import ColorizationSamples
 from colorlab.training.checkpoints import AtomicCheckpointIO, check_resumable
 from colorlab.training.distributed import (
@@ -25,11 +32,30 @@ from colorlab.training.distributed import (
     launched_as_rank_zero,
     requeued_checkpoint,
 )
-from colorlab.training.loggers import build_loggers
+from colorlab.training.loggers import build_loggers, new_wandb_id, uses_wandb
 from colorlab.training.module import ColorizationModule
+from colorlab.training.record import (
+    FAILED,
+    FINISHED,
+    HISTORY_FILE,
+    INTERRUPTED,
+    RECORD_FILE,
+    RunRecord,
+    hydra_job,
+    read_record,
+)
 
 #: What a training run writes into its run dir (Hydra's own .hydra/ and train.log aside).
-RUN_OUTPUTS = ("config.yaml", "checkpoints", "samples", "csv", "wandb", "tensorboard")
+RUN_OUTPUTS = (
+    "config.yaml",
+    RECORD_FILE,
+    HISTORY_FILE,
+    "checkpoints",
+    "samples",
+    "csv",
+    "wandb",
+    "tensorboard",
+)
 
 
 def sweep_group() -> str | None:
@@ -40,8 +66,18 @@ def sweep_group() -> str | None:
     return f"sweep-{sweep.parent.name}_{sweep.name}"
 
 
+def run_name(cfg: DictConfig) -> str:
+    """``run_name``, or what the run is: ``model-loss-<epochs>ep``, e.g. ``vgg16-mse-200ep``."""
+    if cfg.get("run_name"):
+        return str(cfg.run_name)
+    epochs = cfg.trainer.get("max_epochs")
+    name = display_name(plain(cfg.model), plain(cfg.loss))
+    return f"{name}-{epochs}ep" if epochs not in (None, -1) else name
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, then (``test_after_fit``) test the best checkpoint.
+    """Fit, then (``test_after_fit``) test the best checkpoint. The run's account (status,
+    metrics per epoch, speed) is kept in its folder (`colorlab.training.record`).
 
     Returns:
         ``run_dir``, ``best_checkpoint``, ``best_score`` (of the checkpoint's monitor),
@@ -67,39 +103,61 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
         )
 
-    datamodule = build(cfg.data, "data")
-    module = build_module(cfg)
-    if ckpt_path:
-        check_resumable(ckpt_path, module.hparams)
-    if rank_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    callbacks = [
-        build(entry, f"callbacks.{name}") for name, entry in (cfg.get("callbacks") or {}).items()
-    ]
-    loggers = build_loggers(cfg.get("logger"), group=sweep_group())
-    for logger in loggers:
-        logger.log_hyperparams(plain(cfg))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=callbacks,
-        logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
-        **_strategy_for(module, cfg.trainer.get("strategy")),
-    )
-    check_launchable(trainer)
-
+    # A resumed run continues its W&B run: the id its run.json kept.
+    earlier = read_record(Path(ckpt_path).resolve().parents[1]) if ckpt_path else None
+    wandb_id = None
+    if uses_wandb(cfg.get("logger")):
+        wandb_id = (earlier or {}).get("wandb_id") or new_wandb_id()
+    name = run_name(cfg)
+    record = RunRecord(run_dir, name, hydra_job(), wandb_id)
+    trainer: L.Trainer | None = None
     try:
-        _fit(trainer, module, datamodule, ckpt_path)
-        checkpoint = trainer.checkpoint_callback
-        # Every rank tests the checkpoint rank 0 chose, once rank 0 has written it (fit's
-        # teardown waits for its checkpoint writer; the barrier waits for that teardown).
-        best = trainer.strategy.broadcast(checkpoint.best_model_path if checkpoint else "")
-        trainer.strategy.barrier("checkpoints written")
-        if cfg.test_after_fit and not trainer.interrupted:
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
-    finally:
-        _finish_wandb(loggers)
+        datamodule = build(cfg.data, "data")
+        module = build_module(cfg)
+        if ckpt_path:
+            check_resumable(ckpt_path, module.hparams)
+        if rank_zero:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        callbacks = [
+            build(entry, f"callbacks.{key}") for key, entry in (cfg.get("callbacks") or {}).items()
+        ]
+        loggers = build_loggers(
+            cfg.get("logger"), group=sweep_group(), name=name, wandb_id=wandb_id
+        )
+        for logger in loggers:
+            logger.log_hyperparams(plain(cfg))
+        trainer = instantiate(
+            cfg.trainer,
+            callbacks=[*callbacks, record],
+            logger=loggers or False,
+            plugins=[AtomicCheckpointIO()],
+            **_strategy_for(module, cfg.trainer.get("strategy")),
+        )
+        check_launchable(trainer)
+        try:
+            _fit(trainer, module, datamodule, ckpt_path)
+            checkpoint = trainer.checkpoint_callback
+            # Every rank tests the checkpoint rank 0 chose, once rank 0 has written it (fit's
+            # teardown waits for its checkpoint writer; the barrier waits for that teardown).
+            best = trainer.strategy.broadcast(checkpoint.best_model_path if checkpoint else "")
+            trainer.strategy.barrier("checkpoints written")
+            if cfg.test_after_fit and not trainer.interrupted:
+                trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        finally:
+            _finish_wandb(loggers)
+    except RunInterrupted:
+        if rank_zero:
+            record.finish(INTERRUPTED, trainer)
+        raise
+    except BaseException as error:
+        # A run that never started (a wrong value, a missing file) leaves no record behind:
+        # fixed, it can run in the same folder.
+        if rank_zero and (run_dir / RECORD_FILE).is_file():
+            record.finish(FAILED, trainer, error=one_line_message(error))
+        raise
+    if rank_zero:
+        record.finish(FINISHED, trainer)
 
     samples = next((c.latest for c in callbacks if isinstance(c, ColorizationSamples)), None)
     score = checkpoint.best_model_score if checkpoint else None

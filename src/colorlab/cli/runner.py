@@ -98,6 +98,17 @@ def _user_message(error: BaseException) -> str | None:
     return None
 
 
+def one_line_message(error: BaseException) -> str:
+    """``error`` as one line: a user error's own message, else its type and first line."""
+    message = _user_message(error)
+    if message is not None:
+        return message
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def _exit_if_expected(error: BaseException) -> None:
     """Exit with one line for a user error (2) or an interruption (130 / 143); return for a
     programming error, which keeps its traceback."""

@@ -17,7 +17,7 @@ from colorlab.color import to_rgb
 from colorlab.configs import build
 from colorlab.errors import OptionError
 from colorlab.losses import Batch, ColorizationLoss
-from colorlab.metrics import ColorizationMetrics
+from colorlab.metrics import ColorizationMetrics, seed_accuracy
 from colorlab.training.backward_compat import (
     load_weights,
     model_without_download,
@@ -101,11 +101,26 @@ class ColorizationModule(L.LightningModule):
             for name, value in terms.items():
                 self.log(f"train/loss_{name}", value, **options)
 
+    @torch.no_grad()
+    def _log_train_accuracy(self, output: Tensor, batch: Batch) -> None:
+        """``train/seed_accuracy`` of the step's output: an epoch mean kept on the device
+        (the reference plotted it for training and validation)."""
+        ab_pred = self.net.decode(output.detach(), batch["L"].shape[-2:])
+        self.log(
+            "train/seed_accuracy",
+            seed_accuracy(ab_pred, batch["ab"]),
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(ab_pred),
+            sync_dist=True,
+        )
+
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         if not self.automatic_optimization:
             return self.adversarial_step(batch)
-        loss, terms, _ = self.model_step(batch)
+        loss, terms, output = self.model_step(batch)
         self._log_loss("train", loss, terms, len(batch["L"]))
+        self._log_train_accuracy(output, batch)
         return loss
 
     def adversarial_step(self, batch: Batch) -> Tensor:
@@ -135,6 +150,7 @@ class ColorizationModule(L.LightningModule):
             self.untoggle_optimizer(critic)
             terms = {**terms, "discriminator": critic_loss.detach()}
         self._log_loss("train", loss.detach(), terms, len(batch["L"]))
+        self._log_train_accuracy(output, batch)
         return loss.detach()
 
     def on_train_epoch_end(self) -> None:
