@@ -14,7 +14,7 @@ from colorlab.training.callbacks import ColorizationSamples
 from colorlab.training.loggers import build_loggers, wandb_offline_reason
 from colorlab.training.module import ColorizationModule
 from conftest import TINY, UNREADABLE, compose_train, run_cli
-from wandb_files import history_keys
+from wandb_files import history_keys, model_artifacts, run_names
 
 TINY_CLI = [
     "data.image_size=64",
@@ -63,6 +63,19 @@ def test_tiny_run_writes_checkpoints_config_and_samples(tmp_path):
     assert module.image_size == 64
     ab = module(torch.rand(1, 1, 64, 64) * 100)
     assert ab.shape == (1, 2, 64, 64)
+    # The run's own account, whatever the logger: run.json and one metrics line per epoch.
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "finished" and record["name"] == "baseline-mse-2ep"
+    assert record["command"].startswith("python -m colorlab.train data.image_size=64 ")
+    assert record["best_checkpoint"] == str(best) and record["epochs"] == 2
+    assert record["train_images_per_s"] > 0 and record["wall_s"] > 0
+    assert 5 < record["test"]["test/psnr"] < 60
+    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [0, 1]
+    for entry in epochs:
+        for key in ("train/seed_accuracy", "val/seed_accuracy"):
+            assert 0 <= entry[key] <= 1, (key, entry)
+        assert entry["train/loss"] > 0 and entry["val/psnr"] > 5
 
 
 def test_sample_pictures_are_due_in_the_first_every_nth_and_the_last_epoch():
@@ -88,10 +101,42 @@ def test_wandb_offline_writes_media_and_history(tmp_path):
     table = json.loads(
         _only((run / "files" / "media" / "table" / "test").glob("*.table.json")).read_text()
     )
-    assert table["columns"] == ["gray", "prediction", "ground truth"] and len(table["data"]) >= 1
-    rows = history_keys(_only(run.glob("run-*.wandb")))
+    # Per-image numbers beside the pictures, so that the table sorts.
+    metrics = ["psnr", "ab_mse", "colorfulness_pred", "delta_colorfulness"]
+    assert table["columns"] == ["gray", "prediction", "ground truth", *metrics]
+    assert len(table["data"]) >= 1
+    for row in table["data"]:
+        psnr, ab_mse, colorfulness, delta = row[3:]
+        assert 5 < psnr < 60 and 0 <= ab_mse < 1 and colorfulness >= 0 and delta >= 0
+    assert len({row[3] for row in table["data"]}) > 1  # each image its own number
+    run_file = _only(run.glob("run-*.wandb"))
+    rows = history_keys(run_file)
     assert sum("train/loss" in row for row in rows) == 2
     assert sum("val/loss" in row for row in rows) == 2
+    assert {name for _, name in run_names(run_file)} == {"baseline-mse-2ep"}
+
+
+def test_a_resumed_run_continues_its_wandb_run_and_logs_best_and_last_models(tmp_path):
+    common = [*SYNTHETIC, "logger.wandb.log_model=true", "hydra.run.dir=run"]
+    first = run_cli("colorlab.train", *common, "trainer.max_epochs=1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    wandb_id = json.loads((tmp_path / "run" / "run.json").read_text())["wandb_id"]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    second = run_cli(
+        "colorlab.train", *common, "trainer.max_epochs=2", f"ckpt_path={last}", cwd=tmp_path
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    ids = {run_id for run in runs for run_id, _ in run_names(_only(run.glob("run-*.wandb")))}
+    assert ids == {wandb_id}, "the resumed run must continue the same W&B run"
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["wandb_id"] == wandb_id and record["epochs"] == 2
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert epochs == [0, 1]
+    for run in runs:  # each segment logged its best and last checkpoints as model artifacts
+        aliases = model_artifacts(_only(run.glob("run-*.wandb")))
+        assert any("best" in a for a in aliases) and any("last" in a for a in aliases), aliases
 
 
 def test_multirun_sweeps_two_runs(tmp_path):

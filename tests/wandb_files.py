@@ -41,3 +41,23 @@ def history_keys(path: Path) -> list[set[str]]:
         if record.WhichOneof("record_type") == "history":
             rows.append({item.key or "/".join(item.nested_key) for item in record.history.item})
     return rows
+
+
+def _typed(path: Path, kind: str):
+    from wandb.proto import wandb_internal_pb2
+
+    for payload in _records(path):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") == kind:
+            yield getattr(record, kind)
+
+
+def run_names(path: Path) -> list[tuple[str, str]]:
+    """(run id, display name) of each run record of an offline run file."""
+    return [(run.run_id, run.display_name) for run in _typed(path, "run")]
+
+
+def model_artifacts(path: Path) -> list[list[str]]:
+    """The aliases of each model artifact logged to an offline run file."""
+    return [list(a.aliases) for a in _typed(path, "artifact") if a.type == "model"]

@@ -46,6 +46,27 @@ def ab_error_auc(ab_pred: Tensor, ab: Tensor, max_threshold: int = AUC_MAX_THRES
     return torch.trapezoid(fraction, thresholds, dim=-1) / max_threshold
 
 
+#: `per_image_metrics`' names, in the order of the W&B test table's columns.
+PER_IMAGE_METRICS = ("psnr", "ab_mse", "colorfulness_pred", "delta_colorfulness")
+
+
+@torch.no_grad()
+def per_image_metrics(
+    ab_pred: Tensor, ab: Tensor, rgb_pred: Tensor, rgb: Tensor
+) -> dict[str, Tensor]:
+    """B values each of `PER_IMAGE_METRICS`: PSNR on RGB (dB), ab MSE (on ab / 128), the
+    prediction's colourfulness and its distance |CF(pred) − CF(truth)| to the photo's."""
+    ab_pred, ab, rgb_pred, rgb = (t.float() for t in (ab_pred, ab, rgb_pred, rgb))
+    rgb_mse = (rgb_pred - rgb).square().flatten(1).mean(dim=1)
+    colorfulness_pred = colorfulness(rgb_pred)
+    return {
+        "psnr": -10 * torch.log10(rgb_mse.clamp(min=1e-10)),
+        "ab_mse": (ab_pred - ab).square().flatten(1).mean(dim=1),
+        "colorfulness_pred": colorfulness_pred,
+        "delta_colorfulness": (colorfulness_pred - colorfulness(rgb)).abs(),
+    }
+
+
 class ColorizationMetrics(nn.Module):
     """Accumulates the colorization metrics over batches; `compute` gives plain floats.
 

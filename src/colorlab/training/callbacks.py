@@ -18,6 +18,7 @@ from rich.progress import track
 from colorlab.color import gray_rgb
 from colorlab.data.transforms import prepare_batch
 from colorlab.errors import OptionError
+from colorlab.metrics import PER_IMAGE_METRICS, per_image_metrics
 from colorlab.pictures import labelled_grid, side_by_side, to_pil
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class ColorizationSamples(L.Callback):
     the same ones) are written as ``dirpath/epoch_NNN.png`` (rows gray | prediction |
     ground truth) and logged as captioned images, in the first epoch, every
     ``every_n_epochs`` epochs and in the last one. After testing, the first ``table_size``
-    test images go to ``dirpath/test.png`` and a W&B table.
+    test images go to ``dirpath/test.png`` and a W&B table with each image's
+    `colorlab.metrics.PER_IMAGE_METRICS` (PSNR, ab MSE, colourfulness, ΔCF) to sort by.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class ColorizationSamples(L.Callback):
         self.every_n_epochs = max(1, int(every_n_epochs))
         self.latest: Path | None = None
         self._rows: list[list[Image.Image]] = []
+        self._scores: list[list[float]] = []
 
     # -- collecting ----------------------------------------------------------------------
     def _collect(self, outputs: Any, batch: dict[str, torch.Tensor], limit: int) -> None:
@@ -73,12 +76,22 @@ class ColorizationSamples(L.Callback):
             self._collect(outputs, batch, self.num_samples)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._rows = []
+        self._rows, self._scores = [], []
 
     def on_test_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ) -> None:
+        wanted = self.table_size - len(self._rows)
         self._collect(outputs, batch, self.table_size)
+        if wanted > 0 and isinstance(outputs, dict) and "ab_pred" in outputs:
+            scores = per_image_metrics(
+                outputs["ab_pred"][:wanted],
+                batch["ab"][:wanted],
+                outputs["rgb_pred"][:wanted],
+                batch["rgb"][:wanted],
+            )
+            columns = torch.stack([scores[name] for name in PER_IMAGE_METRICS], dim=1)
+            self._scores += [[round(v, 4) for v in row] for row in columns.tolist()]
 
     # -- writing -------------------------------------------------------------------------
     def _write(self, name: str) -> Path:
@@ -116,8 +129,12 @@ class ColorizationSamples(L.Callback):
             if isinstance(logger, WandbLogger):
                 import wandb
 
-                data = [[wandb.Image(picture) for picture in row] for row in self._rows]
-                logger.log_table(key="test/samples", columns=list(COLUMNS), data=data)
+                data = [
+                    [*(wandb.Image(picture) for picture in row), *scores]
+                    for row, scores in zip(self._rows, self._scores, strict=True)
+                ]
+                columns = [*COLUMNS, *PER_IMAGE_METRICS]
+                logger.log_table(key="test/samples", columns=columns, data=data)
 
 
 class ColourPrior(L.Callback):

@@ -8,12 +8,16 @@ import importlib.util
 import logging
 import netrc
 import os
+import secrets
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 from hydra.utils import instantiate
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,7 +25,7 @@ from colorlab.errors import ColorlabError
 
 log = logging.getLogger(__name__)
 
-_WANDB = "lightning.pytorch.loggers.WandbLogger"
+_WANDB = ("colorlab.training.loggers.WandbLogger", "lightning.pytorch.loggers.WandbLogger")
 _TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 
 
@@ -82,26 +86,52 @@ def check_wandb_online() -> None:
         )
 
 
-def build_loggers(config: DictConfig | None, group: str | None = None) -> list[Logger]:
+def uses_wandb(config: DictConfig | None) -> bool:
+    """Whether the ``logger`` group holds a W&B logger."""
+    return any(
+        isinstance(entry, (dict, DictConfig)) and entry.get("_target_") in _WANDB
+        for entry in (config or {}).values()
+    )
+
+
+def new_wandb_id() -> str:
+    """A fresh W&B run id (8 lowercase hex characters), kept in run.json for resuming."""
+    return secrets.token_hex(4)
+
+
+def build_loggers(
+    config: DictConfig | None,
+    group: str | None = None,
+    name: str | None = None,
+    wandb_id: str | None = None,
+) -> list[Logger]:
     """Instantiate every logger under ``config`` (the ``logger`` group: name -> config).
 
-    W&B runs go offline automatically when there is no key or no network, and runs of
-    a sweep share ``group`` unless the config names one.
+    W&B runs go offline automatically when there is no key or no network; runs of a sweep
+    share ``group`` and a W&B run is called ``name`` unless the config names them;
+    ``wandb_id`` (the id a resumed run kept) continues that W&B run.
     """
     loggers: list[Logger] = []
-    for name, entry in (config or {}).items():
+    for key, entry in (config or {}).items():
         entry = OmegaConf.to_container(entry, resolve=True)
         if not isinstance(entry, dict) or "_target_" not in entry:
-            raise ColorlabError(f"logger.{name} has no _target_; see conf/logger/ for examples")
+            raise ColorlabError(f"logger.{key} has no _target_; see conf/logger/ for examples")
         target = entry["_target_"]
-        if target == _WANDB:
+        if target in _WANDB:
             check_wandb_online()
             reason = wandb_offline_reason()
             if reason and not entry.get("offline"):
                 log.info("W&B runs offline: %s. Sync later with `wandb sync`.", reason)
                 entry["offline"] = True
+            if entry.get("offline") and entry.get("log_model"):
+                # Lightning refuses log_model offline; W&B itself keeps the artifacts for sync.
+                entry.update(offline=False, mode="offline")
             if group and not entry.get("group"):
                 entry["group"] = group
+            if name and not entry.get("name"):
+                entry["name"] = name
+            if wandb_id and not entry.get("id"):
+                entry.update(id=wandb_id, resume="allow")
             os.makedirs(entry.get("save_dir") or ".", exist_ok=True)
         elif target == _TENSORBOARD and not _has_tensorboard():
             raise ColorlabError(
@@ -109,6 +139,38 @@ def build_loggers(config: DictConfig | None, group: str | None = None) -> list[L
             )
         loggers.append(instantiate(entry))
     return loggers
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's W&B logger, except that ``log_model`` artifacts carry the aliases
+    ``best`` (the checkpoint callback's best) and ``last`` (its last.ckpt), beside ``latest``.
+    """
+
+    def _scan_and_log_checkpoints(self, checkpoint_callback: ModelCheckpoint) -> None:
+        import wandb
+
+        best = checkpoint_callback.best_model_path
+        last = checkpoint_callback.last_model_path
+        paths = {p for p in (best, last) if p and Path(p).is_file()}
+        for path in sorted(paths, key=lambda p: Path(p).stat().st_mtime):
+            modified = Path(path).stat().st_mtime
+            if self._logged_model_time.get(path) == modified:
+                continue  # logged already, unchanged
+            score = checkpoint_callback.best_model_score if path == best else None
+            metadata = {
+                "score": float(score) if score is not None else None,
+                "original_filename": Path(path).name,
+                "monitor": checkpoint_callback.monitor,
+                "mode": checkpoint_callback.mode,
+            }
+            self._checkpoint_name = self._checkpoint_name or f"model-{self.experiment.id}"
+            artifact = wandb.Artifact(name=self._checkpoint_name, type="model", metadata=metadata)
+            artifact.add_file(path, name="model.ckpt", policy=self.add_file_policy)
+            aliases = ["latest"]
+            aliases += ["best"] if path == best else []
+            aliases += ["last"] if path == last else []
+            self.experiment.log_artifact(artifact, aliases=aliases)
+            self._logged_model_time[path] = modified
 
 
 def _has_tensorboard() -> bool:
