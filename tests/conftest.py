@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -70,6 +71,32 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def chromium(downloads: Path | None = None, width: int = 1280, height: int = 1100):
+    """Debian's Chromium, headless, driven by its own chromedriver (no driver download),
+    with the performance log on (to see every request a page makes)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert Path(CHROMEDRIVER).exists(), (
+        "the browser tests need Debian's chromium and chromium-driver (.ci/run installs them)"
+    )
+    options = webdriver.ChromeOptions()
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def colourful(size: tuple[int, int] = (48, 40), seed: int = 0) -> Image.Image:

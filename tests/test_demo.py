@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import colourful
-
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+from conftest import chromium, colourful
 
 
 def free_port() -> int:
@@ -60,24 +58,8 @@ def demo(checkpoints, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert Path(CHROMEDRIVER).exists(), (
-        "the browser test needs Debian's chromium and chromium-driver (.ci/run installs them)"
-    )
     downloads = tmp_path_factory.mktemp("downloads")
-    options = webdriver.ChromeOptions()
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1100",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chromium(downloads)
     driver.downloads = downloads
     yield driver
     driver.quit()

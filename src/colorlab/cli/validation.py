@@ -89,6 +89,13 @@ EVALUATE_RULES = (
     *DATA_RULES,
 )
 
+REPORT_RULES = (
+    Rule("num_images", _integer(1, 256), "an integer from 1 to 256"),
+    Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels) or null", True),
+    Rule("data.batch_size", _integer(1, 65536), "an integer ≥ 1"),
+    Rule("data.num_workers", _integer(0, 256), "an integer ≥ 0"),
+)
+
 COLORIZE_RULES = (
     Rule("colorize.batch_size", _integer(1, 4096), "an integer ≥ 1"),
     Rule("colorize.size", _integer(8, 4096), "an integer from 8 to 4096 or null", True),

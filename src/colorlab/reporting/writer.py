@@ -1,0 +1,161 @@
+"""`write_report`: the runs of a sweep (or any runs) as one report — the table, the curves,
+and the same test photos colorized by every run through `colorlab.inference.evaluation`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from colorlab.configs import build
+from colorlab.errors import ColorlabError
+from colorlab.files import written_atomically
+from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
+from colorlab.inference.evaluation import GRAY, evaluate_colorizers
+from colorlab.pictures import labelled_grid
+from colorlab.reporting.figures import curve_data, curve_pngs
+from colorlab.reporting.pages import ReportContent, render_html, render_markdown
+from colorlab.reporting.runs import Run, find_runs
+from colorlab.reporting.tables import table_rows
+
+log = logging.getLogger(__name__)
+
+#: What a report writes into its folder.
+REPORT_OUTPUTS = ("report.html", "report.md", "report.json", "comparison.png", "figures")
+
+
+def write_report(
+    runs: list[str | Path],
+    output: Path,
+    device: torch.device,
+    title: str | None = None,
+    notes: list[str] | None = None,
+    split: str = "test",
+    num_images: int = 6,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read ``runs`` (run or sweep folders), score each run's best checkpoint on the same
+    photos of ``split``, and write report.html, report.md, report.json, comparison.png and
+    figures/ into ``output``.
+
+    Args:
+        data: settings laid over the runs' own data config (e.g. ``image_size``, ``root``;
+            None values keep the run's).
+
+    Returns:
+        report.json's content: ``runs`` (the table's rows), ``override_keys``, ``curves``
+        (metric -> run label -> (epoch, value) pairs) and ``grid`` (its column titles).
+    """
+    found = find_runs(list(runs))
+    colorizers = _load(found, device)
+    test: dict[str, dict[str, float]] = {}
+    gray = None
+    grid_rows: list = []
+    summary_photos = "No run has a checkpoint yet: nothing was scored on test photos."
+    if colorizers:
+        datamodule = build(_data_config(found, data or {}), "data")
+        datamodule.setup()
+        loader = datamodule.split_dataloader(split, cache="none")
+        results, grid_rows = evaluate_colorizers(
+            {GRAY: None, **colorizers}, loader, device, num_images
+        )
+        gray = results.pop(GRAY)
+        test = results
+        count = len(loader.dataset)
+        summary_photos = (
+            f"Test metrics: {_count(count, 'photo')} of the {split} split at {datamodule.image_size} px, "
+            "each run at its own size with its ab upsampled, as colorize does."
+        )
+    override_keys, rows = table_rows(found, test, gray)
+    statuses = [run.status for run in found]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    content = ReportContent(
+        title=title or f"colorlab report: {_count(len(found), 'run')}",
+        summary=f"{_count(len(found), 'run')} ({counts}) from {', '.join(map(str, runs))}. {summary_photos}",
+        notes=[*(notes or []), *(note for run in found for note in run.notes())],
+        override_keys=override_keys,
+        rows=rows,
+        figures=curve_pngs(found),
+    )
+    grid_titles = ["grayscale input", *colorizers, "ground truth"]
+    if grid_rows:
+        grid = labelled_grid(grid_rows, grid_titles)
+        content.grid_caption = (
+            f"{_count(len(grid_rows), 'photo')} of the {split} split: gray | "
+            + " | ".join(colorizers)
+            + " | ground truth."
+        )
+        _write_bytes(output / "comparison.png", _png(grid))
+        content.grid = (output / "comparison.png").read_bytes()
+    figure_files = {}
+    for stem, png in content.figures.items():
+        _write_bytes(output / "figures" / f"{stem}.png", png)
+        figure_files[stem] = f"figures/{stem}.png"
+    report = {
+        "runs": rows,
+        "override_keys": override_keys,
+        "curves": curve_data(found),
+        "grid": {"columns": grid_titles if grid_rows else [], "photos": len(grid_rows)},
+    }
+    _write_text(output / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    _write_text(
+        output / "report.md",
+        render_markdown(content, figure_files, "comparison.png" if grid_rows else None),
+    )
+    _write_text(output / "report.html", render_html(content))
+    return report
+
+
+def _load(runs: list[Run], device: torch.device) -> dict[str, TrainedColorizer]:
+    """label -> colorizer of each run with a checkpoint (a checkpoint that cannot be read is
+    noted on its run and left out)."""
+    colorizers = {}
+    for run in runs:
+        if run.checkpoint is None:
+            continue
+        try:
+            colorizers[run.label] = load_colorizer(run.checkpoint, device=device)
+        except ColorlabError as error:
+            run.record["error"] = f"cannot read {run.checkpoint.name}: {error}"
+            log.warning("%s: %s", run.folder, run.record["error"])
+    return colorizers
+
+
+def _data_config(runs: list[Run], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The data config of the first run that has one, with ``overrides`` laid over it, one
+    pass streamed (no cache, no flip)."""
+    for run in runs:
+        config = run.config.get("data")
+        if isinstance(config, dict) and "_target_" in config:
+            merged = {**config, "cache": "none", "flip": False}
+            merged.update({k: v for k, v in overrides.items() if v is not None})
+            return merged
+    raise ColorlabError(
+        "no run's config.yaml names its data (data._target_); the report cannot tell which "
+        "photos to colorize"
+    )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'s' * (number != 1)}"
+
+
+def _png(picture) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with written_atomically(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with written_atomically(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
