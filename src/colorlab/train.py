@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +110,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     wandb_id = None
     if uses_wandb(cfg.get("logger")):
         wandb_id = (earlier or {}).get("wandb_id") or new_wandb_id()
-    name = run_name(cfg)
-    record = RunRecord(run_dir, name, hydra_job(), wandb_id)
-    trainer: L.Trainer | None = None
-    try:
+    record = RunRecord(run_dir, run_name(cfg), hydra_job(), wandb_id)
+    with _recorded(record, rank_zero):
         datamodule = build(cfg.data, "data")
         module = build_module(cfg)
         if ckpt_path:
@@ -123,11 +123,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             build(entry, f"callbacks.{key}") for key, entry in (cfg.get("callbacks") or {}).items()
         ]
         loggers = build_loggers(
-            cfg.get("logger"), group=sweep_group(), name=name, wandb_id=wandb_id
+            cfg.get("logger"), group=sweep_group(), name=record.name, wandb_id=wandb_id
         )
         for logger in loggers:
             logger.log_hyperparams(plain(cfg))
-        trainer = instantiate(
+        trainer: L.Trainer = instantiate(
             cfg.trainer,
             callbacks=[*callbacks, record],
             logger=loggers or False,
@@ -146,18 +146,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         finally:
             _finish_wandb(loggers)
-    except RunInterrupted:
-        if rank_zero:
-            record.finish(INTERRUPTED, trainer)
-        raise
-    except BaseException as error:
-        # A run that never started (a wrong value, a missing file) leaves no record behind:
-        # fixed, it can run in the same folder.
-        if rank_zero and (run_dir / RECORD_FILE).is_file():
-            record.finish(FAILED, trainer, error=one_line_message(error))
-        raise
-    if rank_zero:
-        record.finish(FINISHED, trainer)
 
     samples = next((c.latest for c in callbacks if isinstance(c, ColorizationSamples)), None)
     score = checkpoint.best_model_score if checkpoint else None
@@ -202,6 +190,25 @@ def build_module(cfg: DictConfig) -> ColorizationModule:
             f"multiple of {multiple} (e.g. {max(multiple, cfg.data.image_size // multiple * multiple)})"
         )
     return module
+
+
+@contextlib.contextmanager
+def _recorded(record: RunRecord, rank_zero: bool) -> Iterator[None]:
+    """The run's end in its run.json: finished, interrupted, or failed with its one-line
+    error. A failure before fitting (a wrong value, a missing file, a refused resume) leaves
+    run.json as it was (none for a new run: fixed, it can run in the same folder)."""
+    try:
+        yield
+    except RunInterrupted:
+        if rank_zero:
+            record.finish(INTERRUPTED)
+        raise
+    except BaseException as error:
+        if rank_zero and record.started:
+            record.finish(FAILED, error=one_line_message(error))
+        raise
+    if rank_zero:
+        record.finish(FINISHED)
 
 
 def _strategy_for(module: ColorizationModule, strategy: str | None) -> dict[str, str]:

@@ -84,6 +84,10 @@ class RunRecord(L.Callback):
         self, run_dir: str | Path, name: str, job: dict[str, Any], wandb_id: str | None = None
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.name = name
+        self.trainer: L.Trainer | None = None
+        #: Whether fitting began in this process (a failure before it leaves run.json as is).
+        self.started = False
         earlier = read_record(self.run_dir) or {}
         self.record: dict[str, Any] = {
             "name": name,
@@ -117,8 +121,9 @@ class RunRecord(L.Callback):
         with written_atomically(self.run_dir / RECORD_FILE) as temporary:
             temporary.write_text(json.dumps(self.record, indent=2) + "\n")
 
-    def finish(self, status: str, trainer: L.Trainer | None = None, error: str | None = None):
+    def finish(self, status: str, error: str | None = None) -> None:
         """The run ended: ``status``, its test metrics, or its error."""
+        trainer = self.trainer
         fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
         if trainer is not None:
             if status != FINISHED:  # fit did not end: its checkpoints as they are
@@ -129,7 +134,11 @@ class RunRecord(L.Callback):
         self.write(trainer, **fields)
 
     # -- hooks ---------------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.trainer = trainer
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = True
         checkpoint = trainer.checkpoint_callback
         if checkpoint is not None:
             self.record.update(monitor=checkpoint.monitor, mode=checkpoint.mode)
