@@ -73,3 +73,12 @@ def test_accumulator_matches_torchmetrics():
     metrics.reset()
     metrics.update(ab, ab, rgb, rgb)
     assert metrics.compute()["auc"] == pytest.approx(1.0)
+
+
+def test_seed_accuracy_is_keras_argmax_accuracy_on_random_ab_with_ties():
+    torch.manual_seed(0)
+    pred, target = torch.rand(4, 2, 9, 11) * 2 - 1, torch.rand(4, 2, 9, 11) * 2 - 1
+    tie = torch.rand(4, 9, 11) < 0.2
+    pred[:, 1] = torch.where(tie, pred[:, 0], pred[:, 1])
+    keras = (pred.argmax(dim=1) == target.argmax(dim=1)).float().mean()
+    assert seed_accuracy(pred, target).item() == pytest.approx(keras.item(), abs=1e-7)
