@@ -39,6 +39,8 @@ VARIANTS = {
     "classification": ["loss=classification"],
     "classification, no rebalancing": ["loss=classification", "loss.rebalance=null"],
     "l1+colorfulness": ["loss=l1", "loss.colorfulness_weight=0.02"],
+    "l1+colorfulness 0.05": ["loss=l1", "loss.colorfulness_weight=0.05"],
+    "l1+colorfulness 0.1": ["loss=l1", "loss.colorfulness_weight=0.1"],
     "l1+perceptual": ["loss=l1", "loss.perceptual_weight=0.1"],
     "l1+adversarial": ["loss=l1", "loss.adversarial_weight=0.01", "loss.adversarial_start_epoch=1"],
     "l1+perceptual+adversarial+colorfulness": [
@@ -50,6 +52,15 @@ VARIANTS = {
     ],
     "classification+l1": ["loss=classification", "loss.l1_weight=1.0"],
     "vivid": ["experiment=vivid"],
+    "vivid, l1 3": ["experiment=vivid", "loss.l1_weight=3.0"],
+    "vivid, l1 6": ["experiment=vivid", "loss.l1_weight=6.0"],
+    "vivid, l1 10": ["experiment=vivid", "loss.l1_weight=10.0"],
+    "unet l1+colorfulness 0.03": [
+        "experiment=vivid",
+        "loss=l1",
+        "loss.l1_weight=0",  # vivid's added L1 term: the loss is L1 already
+        "loss.colorfulness_weight=0.03",
+    ],
 }
 
 
