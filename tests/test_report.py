@@ -100,10 +100,15 @@ def test_a_sweep_report_has_a_row_per_run_curves_and_a_grid(runs):
         assert f"](figures/{stem}.png)" in markdown
         with Image.open(out / "figures" / f"{stem}.png") as figure:
             assert figure.width > 400
-    with Image.open(out / "comparison.png") as grid:
+    with Image.open(out / "comparison.jpg") as grid:
         assert grid.width >= 6 * 96  # six readable columns
     html = (out / "report.html").read_text()
-    assert "data:image/png;base64," in html and "<script" not in html and "http" not in html
+    assert (
+        "data:image/png;base64," in html
+        and "data:image/jpeg;base64," in html
+        and "<script" not in html
+        and "http" not in html
+    )
 
     again = run_cli("colorlab.report", "runs=sweep", "output=report", cwd=runs)
     assert again.returncode == 2 and "already holds a report" in again.stderr

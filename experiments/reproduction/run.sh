@@ -31,6 +31,6 @@ fi
     "${DATA[@]}" "${SIZE[@]}" "hydra.sweep.dir=$OUT/runs/baseline"
 "$PYTHON" -m colorlab.train -m experiment=seed_vgg16 "trainer.max_epochs=$VGG_EPOCHS" \
     "${DATA[@]}" "${SIZE[@]}" "${VGG[@]}" "hydra.sweep.dir=$OUT/runs/vgg16"
-"$PYTHON" -m colorlab.report "runs=$OUT/runs" "output=$OUT/report" data.image_size=128 \
+"$PYTHON" -m colorlab.report "runs=$OUT/runs" "output=$OUT/report" data.image_size=128 grid_cell=128 \
     "title=colorlab: the reference experiment reproduced" \
     "notes=[\"$NOTE\",\"Machine: $MACHINE; $(date -u +%Y-%m-%d).\",\"The reference reported mean accuracy (seed_accuracy) 67.48 / 67.62 % (baseline, 50 / 100 epochs) and 67.77 / 67.91 / 67.43 % (VGG-16, 50 / 100 / 200 epochs).\"]"

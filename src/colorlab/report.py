@@ -40,6 +40,7 @@ def report(cfg: DictConfig) -> dict:
         split=cfg.split,
         num_images=cfg.num_images,
         data=OmegaConf.to_container(cfg.data, resolve=True) if cfg.data else None,
+        grid_cell=cfg.grid_cell,
     )
     count = sum(row["status"] != "reference" for row in content["runs"])
     print(

@@ -91,6 +91,7 @@ EVALUATE_RULES = (
 
 REPORT_RULES = (
     Rule("num_images", _integer(1, 256), "an integer from 1 to 256"),
+    Rule("grid_cell", _integer(32, 2048), "an integer from 32 to 2048 (pixels) or null", True),
     Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels) or null", True),
     Rule("data.batch_size", _integer(1, 65536), "an integer ≥ 1"),
     Rule("data.num_workers", _integer(0, 256), "an integer ≥ 0"),

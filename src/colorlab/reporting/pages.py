@@ -19,7 +19,7 @@ SEED_ACCURACY_NOTE = (
 
 @dataclass
 class ReportContent:
-    """What a report shows; ``figures`` and ``grid`` are PNG bytes (file stem -> bytes)."""
+    """What a report shows; ``figures`` are PNG bytes (file stem -> bytes), ``grid`` JPEG."""
 
     title: str
     summary: str
@@ -94,7 +94,7 @@ def render_html(content: ReportContent) -> str:
             "<h2>Test photos</h2>",
             f"<p>{html.escape(content.grid_caption)}</p>",
             f'<img id="grid" alt="test photos, colorized by every run" '
-            f'src="data:image/png;base64,{base64.b64encode(content.grid).decode()}">',
+            f'src="data:image/jpeg;base64,{base64.b64encode(content.grid).decode()}">',
         ]
     lines.append("</body></html>")
     return "\n".join(lines) + "\n"

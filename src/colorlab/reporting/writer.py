@@ -24,7 +24,7 @@ from colorlab.reporting.tables import table_rows
 log = logging.getLogger(__name__)
 
 #: What a report writes into its folder.
-REPORT_OUTPUTS = ("report.html", "report.md", "report.json", "comparison.png", "figures")
+REPORT_OUTPUTS = ("report.html", "report.md", "report.json", "comparison.jpg", "figures")
 
 
 def write_report(
@@ -36,14 +36,16 @@ def write_report(
     split: str = "test",
     num_images: int = 6,
     data: dict[str, Any] | None = None,
+    grid_cell: int | None = None,
 ) -> dict[str, Any]:
     """Read ``runs`` (run or sweep folders), score each run's best checkpoint on the same
-    photos of ``split``, and write report.html, report.md, report.json, comparison.png and
+    photos of ``split``, and write report.html, report.md, report.json, comparison.jpg and
     figures/ into ``output``.
 
     Args:
         data: settings laid over the runs' own data config (e.g. ``image_size``, ``root``;
             None values keep the run's).
+        grid_cell: the grid's cell size in pixels (None: `labelled_grid`'s, at least 256).
 
     Returns:
         report.json's content: ``runs`` (the table's rows), ``override_keys``, ``curves``
@@ -82,14 +84,14 @@ def write_report(
     )
     grid_titles = ["grayscale input", *colorizers, "ground truth"]
     if grid_rows:
-        grid = labelled_grid(grid_rows, grid_titles)
+        grid = labelled_grid(grid_rows, grid_titles, cell=grid_cell)
         content.grid_caption = (
             f"{_count(len(grid_rows), 'photo')} of the {split} split: gray | "
             + " | ".join(colorizers)
             + " | ground truth."
         )
-        _write_bytes(output / "comparison.png", _png(grid))
-        content.grid = (output / "comparison.png").read_bytes()
+        content.grid = _jpeg(grid)  # photos: a quarter of a PNG's size
+        _write_bytes(output / "comparison.jpg", content.grid)
     figure_files = {}
     for stem, png in content.figures.items():
         _write_bytes(output / "figures" / f"{stem}.png", png)
@@ -103,7 +105,7 @@ def write_report(
     _write_text(output / "report.json", json.dumps(report, indent=2, default=str) + "\n")
     _write_text(
         output / "report.md",
-        render_markdown(content, figure_files, "comparison.png" if grid_rows else None),
+        render_markdown(content, figure_files, "comparison.jpg" if grid_rows else None),
     )
     _write_text(output / "report.html", render_html(content))
     return report
@@ -143,11 +145,11 @@ def _count(number: int, thing: str) -> str:
     return f"{number} {thing}{'s' * (number != 1)}"
 
 
-def _png(picture) -> bytes:
+def _jpeg(picture) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    picture.convert("RGB").save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
 
