@@ -63,6 +63,59 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
+def test_a_write_torch_reports_as_runtime_error_is_one_line_and_keeps_the_file(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "last.ckpt"
+    atomic_torch_save({"epoch": 1}, path)
+
+    def torch_on_a_full_disk(obj, file):  # what torch.save raises there (torch 2.x)
+        file.write(b"half a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", torch_on_a_full_disk)
+    with pytest.raises(ColorlabError) as raised:
+        atomic_torch_save({"epoch": 2}, path)
+    monkeypatch.undo()
+    message = str(raised.value)
+    assert message.startswith(f"cannot write checkpoint {path}: the write failed ([enforce fail")
+    assert "MiB free there); free space or choose another run dir" in message
+    assert torch.load(path, weights_only=False) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (needs root and the right to mount, as in CI's container)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the stubbed write above covers the conversion")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_while_training_is_one_line_and_exit_2(small_disk, tmp_path):
+    result = run_cli(
+        "colorlab.train",
+        *TINY,
+        "logger=none",
+        f"hydra.run.dir={small_disk / 'run'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"colorlab: error: cannot write checkpoint {small_disk / 'run'}")
+    assert "the write failed (" in message and "Traceback" not in result.stderr
+    checkpoints = small_disk / "run" / "checkpoints"
+    assert not list(checkpoints.glob("*.ckpt")) and not list(checkpoints.glob(".*partial*"))
+
+
 def test_background_writes_snapshot_the_weights_and_report_failures(tmp_path):
     io = AtomicCheckpointIO()
     weights = torch.zeros(1000)
@@ -183,11 +236,8 @@ def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_pat
         "colorlab.train", *TINY, "trainer.max_epochs=1", "hydra.run.dir=run", cwd=tmp_path
     )
     assert first.returncode == 0, first.stderr[-3000:]
-    ours = {
-        p: b
-        for p, b in _snapshot(tmp_path / "run").items()
-        if ".hydra" not in p.parts and p.name != "train.log"
-    }
+    ours = _snapshot(tmp_path / "run")  # Hydra's .hydra/ record and train.log included
+    assert any(".hydra" in p.parts for p in ours) and any(p.name == "train.log" for p in ours)
     second = run_cli(
         "colorlab.train", *TINY, "trainer.max_epochs=1", "seed=7", "hydra.run.dir=run", cwd=tmp_path
     )
@@ -199,7 +249,7 @@ def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_pat
         f"checkpoints, samples, "
         f"csv); choose another hydra.run.dir, or resume that run with ckpt_path={run}/checkpoints/last.ckpt"
     )
-    assert {p: b for p, b in _snapshot(tmp_path / "run").items() if p in ours} == ours
+    assert _snapshot(tmp_path / "run") == ours, "a refused run must change nothing"
     # resuming that run in place is allowed
     resumed = run_cli(
         "colorlab.train",
@@ -213,6 +263,32 @@ def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_pat
     assert (
         torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
     )
+
+
+def test_a_sweep_into_a_used_sweep_folder_is_refused_before_any_job(tmp_path):
+    common = [*TINY, "trainer.max_epochs=1", "logger=none", "hydra.sweep.dir=sweep"]
+    first = run_cli("colorlab.train", "-m", *common, "seed=1,2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ours = _snapshot(tmp_path / "sweep")
+    second = run_cli("colorlab.train", "-m", *common, "seed=3,4", cwd=tmp_path)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"colorlab: error: {tmp_path / 'sweep'} already holds a sweep (multirun.yaml); "
+        "choose another hydra.sweep.dir"
+    )
+    assert _snapshot(tmp_path / "sweep") == ours
+
+
+def test_an_evaluation_into_a_used_folder_changes_nothing(tmp_path, checkpoints):
+    args = [f"ckpt={checkpoints['baseline']}", "data.num_images=40", "data.num_workers=0"]
+    args += ["data.image_size=32"]
+    args += ["num_images=2", "device=cpu", "hydra.run.dir=evaluation"]
+    first = run_cli("colorlab.evaluate", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ours = _snapshot(tmp_path / "evaluation")
+    second = run_cli("colorlab.evaluate", *args, "num_images=3", cwd=tmp_path)
+    assert second.returncode == 2 and "already holds an evaluation" in second.stderr
+    assert _snapshot(tmp_path / "evaluation") == ours
 
 
 def test_default_run_dirs_of_runs_started_together_differ(tmp_path):

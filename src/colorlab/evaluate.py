@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 EVALUATION_OUTPUTS = ("metrics.json", "metrics.md", "comparison.png")
 
 
+def check_run_dir(run_dir: Path, ckpt_path: str | None = None) -> None:
+    """Refuse a folder that holds an evaluation (also before Hydra writes into it)."""
+    refuse_used_dir(run_dir, EVALUATION_OUTPUTS, "an evaluation", "choose another hydra.run.dir")
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     paths = list(cfg.ckpt) if isinstance(cfg.ckpt, (list, ListConfig)) else [cfg.ckpt]
     if not paths:
@@ -43,7 +48,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg, EVALUATE_RULES)
     check_choice("split", cfg.split, ("train", "val", "test"))
     out = Path(cfg.run_dir)
-    refuse_used_dir(out, EVALUATION_OUTPUTS, "an evaluation", "choose another hydra.run.dir")
+    check_run_dir(out)
     device = resolve_device(cfg.device)
     loaded = [load_colorizer(p, device=device, temperature=cfg.temperature) for p in paths]
     labels = row_names(paths, loaded)

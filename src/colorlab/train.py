@@ -68,6 +68,21 @@ def sweep_group() -> str | None:
     return f"sweep-{sweep.parent.name}_{sweep.name}"
 
 
+def check_run_dir(run_dir: Path, ckpt_path: str | None) -> None:
+    """Refuse ``run_dir`` if it holds a run that this one does not resume (``ckpt_path``
+    inside it). Also checked by `colorlab.cli.hydra_callbacks.RefuseUsedRunDir` before Hydra
+    writes its .hydra/ record there."""
+    resuming_here = ckpt_path and run_dir.resolve() in Path(ckpt_path).resolve().parents
+    if not resuming_here:
+        refuse_used_dir(
+            run_dir,
+            RUN_OUTPUTS,
+            "a training run",
+            "choose another hydra.run.dir, or resume that run with "
+            f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+        )
+
+
 def run_name(cfg: DictConfig) -> str:
     """``run_name``, or what the run is: ``model-loss-<epochs>ep``, e.g. ``vgg16-mse-200ep``."""
     if cfg.get("run_name"):
@@ -94,16 +109,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise ColorlabError(
             f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume"
         )
-    resuming_here = ckpt_path and run_dir.resolve() in Path(ckpt_path).resolve().parents
     rank_zero = launched_as_rank_zero()  # ranks > 0 of DDP find rank 0's config.yaml here
-    if rank_zero and not resuming_here:
-        refuse_used_dir(
-            run_dir,
-            RUN_OUTPUTS,
-            "a training run",
-            "choose another hydra.run.dir, or resume that run with "
-            f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
-        )
+    if rank_zero:
+        check_run_dir(run_dir, ckpt_path)
 
     # A resumed run continues its W&B run: the id its run.json kept.
     earlier = read_record(Path(ckpt_path).resolve().parents[1]) if ckpt_path else None

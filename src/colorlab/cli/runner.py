@@ -109,7 +109,7 @@ def one_line_message(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-def _exit_if_expected(error: BaseException) -> None:
+def exit_if_expected(error: BaseException) -> None:
     """Exit with one line for a user error (2) or an interruption (130 / 143); return for a
     programming error, which keeps its traceback."""
     if isinstance(error, KeyboardInterrupt):
@@ -137,7 +137,7 @@ def one_line_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
             try:
                 return task(cfg)
             except (Exception, KeyboardInterrupt) as error:
-                _exit_if_expected(error)
+                exit_if_expected(error)
                 raise
 
     return run
@@ -196,5 +196,5 @@ def run_app(hydra_main: Callable[[], object]) -> None:
     try:
         hydra_main()
     except (Exception, KeyboardInterrupt) as error:
-        _exit_if_expected(error)
+        exit_if_expected(error)
         raise
