@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,3 +27,17 @@ def written_atomically(target: Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+def write_failure(error: BaseException, folder: Path) -> str:
+    """Why a write into ``folder`` failed, in words: the OS's reason (``No space left on
+    device``) or, for a library that wraps it (torch: ``RuntimeError: … unexpected pos``),
+    its message and the space left on that disk."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"the write failed ({first}; {free})"

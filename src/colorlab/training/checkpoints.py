@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning_utilities.core.apply_func import apply_to_collection
 
 from colorlab.errors import ColorlabError
-from colorlab.files import written_atomically
+from colorlab.files import write_failure, written_atomically
 from colorlab.training.backward_compat import read_checkpoint
 
 
@@ -41,10 +41,12 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
                 os.fsync(directory)
             finally:
                 os.close(directory)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
+        # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+        # ("unexpected pos …"); the OS reports it as an OSError.
         raise ColorlabError(
-            f"cannot write checkpoint {path}: {error.strerror or error}; free space or choose "
-            "another run dir (hydra.run.dir=…)"
+            f"cannot write checkpoint {path}: {write_failure(error, path.parent)}; free space "
+            "or choose another run dir (hydra.run.dir=…)"
         ) from error
 
 
