@@ -11,7 +11,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from hydra.utils import get_method
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from colorlab.cli.runner import exit_if_expected
 from colorlab.errors import ColorlabError
@@ -41,6 +41,8 @@ class RefuseUsedRunDir(Callback):
             exit_if_expected(error)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "hydra.sweeper.storage"):
+            return  # a search with a study continues in its own folder (hparams_search)
         sweep = Path(str(config.hydra.sweep.dir)).absolute()
         if (sweep / "multirun.yaml").is_file():
             exit_if_expected(
