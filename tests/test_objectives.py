@@ -164,7 +164,7 @@ def test_an_adversarial_run_resumes_with_its_critic_and_colorizes_without_it(tmp
 
 def test_the_vivid_recipe_trains_with_the_usual_overrides(tmp_path):
     cfg = compose_train("experiment=vivid", *QUICK, "trainer.max_epochs=1", run_dir=tmp_path)
-    assert cfg.model._target_ == "colorlab.models.unet" and cfg.loss.l1_weight == 6.0
+    assert cfg.model._target_ == "colorlab.models.unet" and cfg.loss.l1_weight == 5.0
     assert cfg.data.image_size == 32 and cfg.scheduler is not None
     summary = train(cfg)
     logged = _logged(tmp_path)
