@@ -70,7 +70,17 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=default_sigint,
     )
+
+
+def default_sigint() -> None:
+    """In a child before it starts: Ctrl-C's default action, as in a terminal. A suite run in
+    the background (``nohup``, ``&``) ignores SIGINT, and Python started with SIGINT ignored
+    never raises KeyboardInterrupt: the interruption tests need the real behaviour."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from colorlab.cli.runner import config_dir
 from colorlab.errors import ColorlabError
 from colorlab.training.checkpoints import AtomicCheckpointIO, atomic_torch_save
-from conftest import run_cli
+from conftest import default_sigint, run_cli
 
 TINY = [
     "data.image_size=32",
@@ -155,7 +155,9 @@ def test_an_interrupted_run_saves_says_so_exits_non_zero_and_resumes(tmp_path, s
         "hydra.run.dir=run",
     ]
     with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
-        process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(
+            args, cwd=tmp_path, env=env, stdout=out, stderr=err, preexec_fn=default_sigint
+        )
         last = tmp_path / "run" / "checkpoints" / "last.ckpt"
         deadline = time.monotonic() + 120
         while not last.exists() and time.monotonic() < deadline and process.poll() is None:
