@@ -70,8 +70,9 @@ def sweep_group() -> str | None:
 
 def check_run_dir(run_dir: Path, ckpt_path: str | None) -> None:
     """Refuse ``run_dir`` if it holds a run that this one does not resume (``ckpt_path``
-    inside it). Also checked by `colorlab.cli.hydra_callbacks.RefuseUsedRunDir` before Hydra
-    writes its .hydra/ record there."""
+    inside it, or the run's last.ckpt for a job SLURM restarted). Also checked by
+    `colorlab.cli.hydra_callbacks.RefuseUsedRunDir` before Hydra writes its .hydra/ there."""
+    ckpt_path = ckpt_path or requeued_checkpoint(run_dir)
     resuming_here = ckpt_path and run_dir.resolve() in Path(ckpt_path).resolve().parents
     if not resuming_here:
         refuse_used_dir(
