@@ -27,7 +27,8 @@ def curve_data(runs: list[Run]) -> dict[str, dict[str, list[tuple[int, float]]]]
     keys = [key for _, panels in CURVES.values() for _, key in panels]
     data: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key in keys:
-        data[key] = {run.label: run.series(key) for run in runs if run.series(key)}
+        series = {run.label: run.series(key) for run in runs}
+        data[key] = {label: points for label, points in series.items() if points}
     return data
 
 

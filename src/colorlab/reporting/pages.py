@@ -36,10 +36,17 @@ def _status(row: dict[str, Any]) -> str:
     return f"{status}: {row['error']}" if row.get("error") else status
 
 
+def _headers(content: ReportContent) -> list[str]:
+    """The table's column titles, the same in both pages."""
+    return ["run", "status", *content.override_keys, *(c.title for c in METRIC_COLUMNS)] + [
+        "folder",
+        "command",
+    ]
+
+
 def render_html(content: ReportContent) -> str:
     marked = best_cells(content.rows)
-    head = ["run", "status", *content.override_keys, *(c.title for c in METRIC_COLUMNS)]
-    head += ["folder", "command"]
+    head = _headers(content)
     lines = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -102,8 +109,7 @@ def render_html(content: ReportContent) -> str:
 
 def render_markdown(content: ReportContent, figure_files: dict[str, str], grid_file: str | None):
     marked = best_cells(content.rows)
-    head = ["run", "status", *content.override_keys, *(c.title for c in METRIC_COLUMNS)]
-    head += ["folder", "command"]
+    head = _headers(content)
     lines = [f"# {content.title}", "", content.summary, ""]
     lines += [f"- {note}" for note in content.notes]
     if content.notes:

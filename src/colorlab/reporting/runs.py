@@ -3,6 +3,7 @@ its config and overrides) and how the runs of a sweep differ."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -53,9 +54,10 @@ class Run:
     def command(self) -> str | None:
         return self.record.get("command")
 
-    @property
+    @functools.cached_property
     def checkpoint(self) -> Path | None:
-        """The best checkpoint, else last.ckpt, else None (a run that saved none)."""
+        """The best checkpoint, else last.ckpt, else None (a run that saved none); looked
+        up once."""
         for recorded in (self.record.get("best_checkpoint"), self.record.get("last_checkpoint")):
             if recorded and Path(recorded).is_file():
                 return Path(recorded)
