@@ -43,6 +43,12 @@ class RunInterrupted(Exception):
         self.exit_code = exit_code
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message, first line only (its type's name where it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
     """Raise an `OptionError` naming ``name`` and the allowed values unless ``value`` is one."""
     allowed = list(allowed)

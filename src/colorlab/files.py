@@ -8,6 +8,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from colorlab.errors import first_line
+
 
 @contextlib.contextmanager
 def written_atomically(target: Path) -> Iterator[Path]:
@@ -39,5 +41,5 @@ def write_failure(error: BaseException, folder: Path) -> str:
         free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
     except OSError:
         free = "free space unknown"
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    first = first_line(error)
     return f"the write failed ({first}; {free})"

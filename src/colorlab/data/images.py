@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps
 
-from colorlab.errors import check_choice
+from colorlab.errors import check_choice, first_line
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
             path, f"{size}: Pillow's decompression-bomb guard; colorize.max_megapixels raises it"
         ) from error
     except (OSError, ValueError, SyntaxError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UnreadableImageError(path, reason) from error
 
 

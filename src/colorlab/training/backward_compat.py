@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from colorlab.errors import ColorlabError
+from colorlab.errors import ColorlabError, first_line
 
 
 def read_checkpoint(
@@ -40,7 +40,7 @@ def load_weights(module: torch.nn.Module, state_dict: dict[str, Tensor], path: s
     try:
         module.load_state_dict(state_dict)
     except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
+        first = first_line(error)
         raise ColorlabError(f"{path} does not match its model config ({first})") from error
 
 
