@@ -23,17 +23,20 @@ from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
 from colorlab.inference.evaluation import (
     GRAY,
-    TABLE_COLUMNS,
     evaluate_colorizers,
     markdown_table,
     row_names,
+    table_columns,
 )
+from colorlab.perceptual_metrics import FID_NETWORK
 from colorlab.pictures import labelled_grid
 from colorlab.training.loggers import build_loggers
 
 log = logging.getLogger(__name__)
 
 EVALUATION_OUTPUTS = ("metrics.json", "metrics.md", "comparison.png")
+#: ``split`` values: a split of the data, or ``all`` (every photo of every split once).
+EVALUATION_SPLITS = ("train", "val", "test", "all")
 
 
 def check_run_dir(run_dir: Path, ckpt_path: str | None = None) -> None:
@@ -46,7 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not paths:
         raise ColorlabError('ckpt is empty; pass ckpt=A.ckpt or "ckpt=[A.ckpt,B.ckpt]"')
     validate(cfg, EVALUATE_RULES)
-    check_choice("split", cfg.split, ("train", "val", "test"))
+    check_choice("split", cfg.split, EVALUATION_SPLITS)
     out = Path(cfg.run_dir)
     check_run_dir(out)
     device = resolve_device(cfg.device)
@@ -57,14 +60,30 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build(cfg.data, "data")
     datamodule.setup()
     loader = datamodule.split_dataloader(cfg.split)
-    results, rows = evaluate_colorizers(colorizers, loader, device, cfg.num_images)
+    results, rows = evaluate_colorizers(
+        colorizers,
+        loader,
+        device,
+        cfg.num_images,
+        fid=cfg.fid,
+        lpips=cfg.lpips_net if cfg.lpips else None,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     checkpoints = {label: str(path) for label, path in zip(labels, paths)}
     (out / "metrics.json").write_text(
-        json.dumps({"checkpoints": checkpoints, "split": cfg.split, "metrics": results}, indent=2)
+        json.dumps(
+            {
+                "checkpoints": checkpoints,
+                "split": cfg.split,
+                "images": len(loader.dataset),
+                "protocol": _protocol(cfg, results),
+                "metrics": results,
+            },
+            indent=2,
+        )
     )
-    table = markdown_table(results)
+    table = markdown_table(results, fid_images=len(loader.dataset))
     (out / "metrics.md").write_text(table)
     titles = ["grayscale input", *labels, "ground truth"]
     labelled_grid(rows, titles).save(out / "comparison.png")
@@ -77,6 +96,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return {"metrics": results, "run_dir": str(out)}
 
 
+def _protocol(cfg: DictConfig, results: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """How the photos were prepared and scored, for comparing numbers with other tables."""
+    first = next(iter(results.values()))
+    protocol = {
+        "name": cfg.get("protocol_name", "colorlab"),
+        "image_size": cfg.data.image_size,
+        "resize": cfg.data.get("resize", "squash"),
+    }
+    if "fid" in first:
+        protocol["fid_network"] = FID_NETWORK
+    if "lpips" in first:
+        protocol["lpips_net"] = cfg.lpips_net
+    return protocol
+
+
 def _log_to_loggers(cfg: DictConfig, results, rows, titles) -> None:
     from lightning.pytorch.loggers import WandbLogger
 
@@ -84,11 +118,11 @@ def _log_to_loggers(cfg: DictConfig, results, rows, titles) -> None:
         if isinstance(logger, WandbLogger):
             import wandb
 
-            columns = ["model", *TABLE_COLUMNS]
+            metrics = table_columns(results)
             logger.log_table(
                 "evaluate/metrics",
-                columns=columns,
-                data=[[n, *(v[c] for c in TABLE_COLUMNS)] for n, v in results.items()],
+                columns=["model", *metrics],
+                data=[[n, *(v[c] for c in metrics)] for n, v in results.items()],
             )
             logger.log_table(
                 "evaluate/comparison",

@@ -76,11 +76,14 @@ class ColorizationMetrics(nn.Module):
 
     Always: ``ab_mse``, ``psnr`` (mean per-image PSNR on RGB), ``seed_accuracy``,
     ``colorfulness_pred``, ``colorfulness_target``, ``delta_colorfulness``.
-    Optional: ``ssim`` (on RGB) and ``auc`` (`ab_error_auc`). Updates stay on the device
-    (no NaN checks that would wait for the GPU each batch).
+    Optional: ``ssim`` (on RGB), ``auc`` (`ab_error_auc`) and ``lpips`` (an LPIPS metric over
+    rgb, `colorlab.perceptual_metrics.lpips_metric`). Updates stay on the device (no NaN
+    checks that would wait for the GPU each batch).
     """
 
-    def __init__(self, ssim: bool = False, auc: bool = False) -> None:
+    def __init__(
+        self, ssim: bool = False, auc: bool = False, lpips: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.ab_mse = MeanMetric(nan_strategy="disable")
         self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
@@ -89,6 +92,7 @@ class ColorizationMetrics(nn.Module):
         self.colorfulness_target = MeanMetric(nan_strategy="disable")
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0) if ssim else None
         self.auc = MeanMetric(nan_strategy="disable") if auc else None
+        self.lpips = lpips
 
     @torch.no_grad()
     def update(self, ab_pred: Tensor, ab: Tensor, rgb_pred: Tensor, rgb: Tensor) -> None:
@@ -104,6 +108,8 @@ class ColorizationMetrics(nn.Module):
             self.ssim.update(rgb_pred, rgb)
         if self.auc is not None:
             self.auc.update(ab_error_auc(ab_pred, ab))
+        if self.lpips is not None:
+            self.lpips.update(rgb_pred.clamp(0, 1), rgb.clamp(0, 1))
 
     def compute(self) -> dict[str, float]:
         values = {

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from colorlab.data.cache import CACHE_MODES
 from colorlab.errors import ColorlabError, OptionError
+from colorlab.perceptual_metrics import LPIPS_NETS
 
 _MISSING = object()
 
@@ -86,6 +87,9 @@ EVALUATE_RULES = (
     Rule("seed", _integer(0, 2**32 - 1), "an integer from 0 to 4294967295"),
     Rule("num_images", _integer(1, 256), "an integer from 1 to 256"),
     Rule("temperature", _number(0, 10), "a number in (0, 10] or null", True),
+    Rule("fid", _boolean, "true or false"),
+    Rule("lpips", _boolean, "true or false"),
+    Rule("lpips_net", lambda v: v in LPIPS_NETS, "one of " + ", ".join(LPIPS_NETS)),
     *DATA_RULES,
 )
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from colorlab.data.cache import (
     CACHE_MODES,
@@ -114,13 +114,11 @@ class ColorizationDataModule(L.LightningDataModule):
     def split_dataloader(
         self, split: str, shuffle: bool = False, cache: str | None = None
     ) -> Iterable[Tensor]:
-        """Batches of ``split`` (train, val or test) as B×3×S×S uint8 for this rank.
+        """Batches of ``split`` (train, val, test or all) as B×3×S×S uint8 for this rank.
 
         ``cache`` overrides the resolved ``data.cache`` (e.g. ``none`` for one pass over a
         few images)."""
-        if split not in self.datasets:
-            self.setup()
-        dataset = self.datasets[split]
+        dataset = self.split_dataset(split)
         if len(dataset) == 0:
             raise ColorlabError(f"the {split} split has no images; {self.empty_split_hint(split)}")
         rank, world_size = self._rank()
@@ -139,6 +137,20 @@ class ColorizationDataModule(L.LightningDataModule):
             )
         images = self._cached(split, order, self.device if mode == "gpu" else torch.device("cpu"))
         return CachedBatches(images, order, self.batch_size, drop_last)
+
+    def split_dataset(self, split: str) -> Dataset:
+        """``split``'s data set (set up on first use); ``all``: every image of every split
+        once, in name order where the images are files."""
+        if split not in self.datasets:
+            self.setup()
+        if split == "all" and "all" not in self.datasets:
+            self.datasets["all"] = self.all_images()
+        return self.datasets[split]
+
+    def all_images(self) -> Dataset:
+        """Every split's images once (a split that is another's object counted once)."""
+        distinct = {id(d): d for d in (self.datasets[s] for s in SPLITS if s in self.datasets)}
+        return ConcatDataset(list(distinct.values()))
 
     def _cached(self, split: str, order: EpochOrder, device: torch.device) -> Tensor:
         key = (split, order.rank, order.world_size)

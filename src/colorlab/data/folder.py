@@ -105,11 +105,16 @@ def split_files(
     }
 
 
+#: ``data.limit_by``: which files a ``data.limit`` keeps.
+LIMIT_BY = ("random", "name")
+
+
 def limit_files(
-    splits: dict[str, list[Path]], limit: int | None, seed: int
+    splits: dict[str, list[Path]], limit: int | None, seed: int, by: str = "random"
 ) -> dict[str, list[Path]]:
     """Scale every split by the same factor so that at most ``limit`` files are used in all
-    (seeded choice; a non-empty split keeps at least one file)."""
+    (``by="random"``: a seeded choice; ``"name"``: the first ones in name order, as the
+    papers' "first 5,000 of ImageNet val"); a non-empty split keeps at least one file."""
     distinct = {id(files): files for files in splits.values()}
     total = sum(len(files) for files in distinct.values())
     if not limit or total <= limit:
@@ -118,7 +123,10 @@ def limit_files(
     chosen: dict[int, list[Path]] = {}
     for key, files in distinct.items():
         keep = max(1, int(len(files) * limit / total)) if files else 0
-        chosen[key] = sorted(files[i] for i in rng.choice(len(files), keep, replace=False))
+        if by == "name":
+            chosen[key] = sorted(files)[:keep]
+        else:
+            chosen[key] = sorted(files[i] for i in rng.choice(len(files), keep, replace=False))
     return {name: chosen[id(files)] for name, files in splits.items()}
 
 
@@ -168,11 +176,13 @@ class FolderDataModule(ColorizationDataModule):
         limit: int | None = None,
         min_colorfulness: float = 5.0,
         resize: str = "squash",
+        limit_by: str = "random",
         **common,
     ) -> None:
         super().__init__(**common)
         check_fractions(val_fraction, test_fraction)
         check_choice("resize", resize, RESIZE_MODES)
+        check_choice("limit_by", limit_by, LIMIT_BY)
         if not root:
             raise OptionError("root", root, "give the folder of your photos", "is not set")
         self.root = Path(root).expanduser()
@@ -183,6 +193,7 @@ class FolderDataModule(ColorizationDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.limit = limit
+        self.limit_by = limit_by
         self.min_colorfulness = min_colorfulness
         self.resize = resize
         self.skipped = SkipReport()
@@ -191,7 +202,7 @@ class FolderDataModule(ColorizationDataModule):
         if self.datasets:
             return
         splits = split_files(self.root, self.val_fraction, self.test_fraction, self.seed)
-        splits = limit_files(splits, self.limit, self.seed)
+        splits = limit_files(splits, self.limit, self.seed, self.limit_by)
         if not any(splits.values()):
             raise OptionError(
                 "root",
@@ -227,6 +238,10 @@ class FolderDataModule(ColorizationDataModule):
             name: ImageFiles(files, self.image_size, self.resize)
             for name, files in kept_splits.items()
         }
+
+    def all_images(self) -> ImageFiles:
+        files = {p for split in self.datasets.values() for p in split.files}
+        return ImageFiles(sorted(files), self.image_size, self.resize)
 
     def empty_split_hint(self, split: str) -> str:
         if (self.root / "train").is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -10,9 +11,13 @@ from rich.progress import track
 
 from colorlab.color import gray_rgb, to_rgb
 from colorlab.data.transforms import prepare_batch
+from colorlab.errors import ColorlabError
 from colorlab.inference.colorizer import TrainedColorizer
 from colorlab.metrics import ColorizationMetrics
+from colorlab.perceptual_metrics import FID_NETWORK, FrechetDistances, lpips_metric
 from colorlab.pictures import to_pil
+
+log = logging.getLogger(__name__)
 
 GRAY = "gray"
 #: Columns of metrics.md, in order.
@@ -25,6 +30,23 @@ TABLE_COLUMNS = (
     "colorfulness_pred",
     "delta_colorfulness",
 )
+#: Columns of the metrics that need pretrained networks, where they were computed.
+OPTIONAL_COLUMNS = ("fid", "lpips")
+
+
+def table_columns(results: dict[str, dict[str, float]]) -> list[str]:
+    """`TABLE_COLUMNS`, then those of `OPTIONAL_COLUMNS` the results hold."""
+    first = next(iter(results.values()), {})
+    return [*TABLE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in first)]
+
+
+def _unless_unavailable(build, what: str):
+    """``build()``, or None with one warning line where its weights cannot be had."""
+    try:
+        return build()
+    except ColorlabError as error:
+        log.warning("%s skipped, the other metrics are reported: %s", what, error)
+        return None
 
 
 def row_names(paths: list[str], colorizers: list[TrainedColorizer]) -> list[str]:
@@ -43,11 +65,31 @@ def evaluate_colorizers(
     loader,
     device: torch.device,
     num_images: int = 8,
+    fid: bool = False,
+    lpips: str | None = None,
 ) -> tuple[dict[str, dict[str, float]], list[list[Image.Image]]]:
     """Metrics per named colorizer (None = the gray prediction) on ``loader``'s uint8 batches,
     and ``num_images`` rows of pictures (gray | each colorizer | ground truth) spread evenly
-    over the data set (the first ones when its length is unknown)."""
-    metrics = {name: ColorizationMetrics(ssim=True, auc=True).to(device) for name in colorizers}
+    over the data set (the first ones when its length is unknown).
+
+    ``fid``: also each row's FID against the photos (`FrechetDistances`); ``lpips``: also
+    LPIPS with that network (``alex``, ``vgg``, ``squeeze``). Where their weights cannot be
+    had, one warning line each and the other metrics.
+    """
+    fid_sets = (
+        _unless_unavailable(lambda: FrechetDistances(colorizers, device), "FID") if fid else None
+    )
+    lpips_nets = None
+    if lpips:
+        lpips_nets = _unless_unavailable(
+            lambda: {name: lpips_metric(lpips).to(device) for name in colorizers}, "LPIPS"
+        )
+    metrics = {
+        name: ColorizationMetrics(
+            ssim=True, auc=True, lpips=lpips_nets[name] if lpips_nets else None
+        ).to(device)
+        for name in colorizers
+    }
     picks = (
         _spread(len(loader.dataset), num_images)
         if hasattr(loader, "dataset")
@@ -63,13 +105,21 @@ def evaluate_colorizers(
             ab_pred = torch.zeros_like(ab) if colorizer is None else colorizer.predict_ab(L)
             rgb_pred = to_rgb(L, ab_pred)
             metrics[name].update(ab_pred, ab, rgb_pred, rgb)
+            if fid_sets is not None:
+                fid_sets.update(name, rgb_pred)
             predictions[name] = rgb_pred
+        if fid_sets is not None:
+            fid_sets.update_photos(rgb)
         for i in (i for i in range(len(raw)) if seen + i in picks):
             cells = [to_pil(gray_rgb(L[i : i + 1])[0])]
             cells += [to_pil(predictions[name][i]) for name in colorizers if name != GRAY]
             rows.append([*cells, to_pil(rgb[i])])
         seen += len(raw)
-    return {name: m.compute() for name, m in metrics.items()}, rows
+    results = {name: m.compute() for name, m in metrics.items()}
+    if fid_sets is not None:
+        for name, value in fid_sets.compute().items():
+            results[name]["fid"] = value
+    return results, rows
 
 
 def _spread(length: int, count: int) -> set[int]:
@@ -79,14 +129,22 @@ def _spread(length: int, count: int) -> set[int]:
     return {round(i * (length - 1) / max(count - 1, 1)) for i in range(min(count, length))}
 
 
-def markdown_table(results: dict[str, dict[str, float]]) -> str:
-    header = "| model | " + " | ".join(TABLE_COLUMNS) + " |"
-    lines = [header, "|" + " --- |" * (len(TABLE_COLUMNS) + 1)]
+def markdown_table(results: dict[str, dict[str, float]], fid_images: int | None = None) -> str:
+    """The metrics table (a row per colorizer) and a line on what the numbers are; with FID,
+    the network and the number of photos (``fid_images``) it was computed over."""
+    columns = table_columns(results)
+    header = "| model | " + " | ".join(columns) + " |"
+    lines = [header, "|" + " --- |" * (len(columns) + 1)]
     for name, values in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[c]:.4f}" for c in TABLE_COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{values[c]:.4f}" for c in columns) + " |")
     target = next(iter(results.values()))["colorfulness_target"]
     lines.append("")
     lines.append(
         f"Ground-truth colourfulness: {target:.2f}. seed_accuracy is the reference's Keras accuracy."
     )
+    if "fid" in columns:
+        over = f" over {fid_images} photos" if fid_images is not None else ""
+        lines.append(f"FID: {FID_NETWORK}{over}; lower is better.")
+    if "lpips" in columns:
+        lines.append("LPIPS: mean per image (torchmetrics); lower is better.")
     return "\n".join(lines) + "\n"
