@@ -1,4 +1,5 @@
-"""Any torchvision classification network as a frozen or trainable feature extractor over L.
+"""Any torchvision classification network (or timm network, ``timm/NAME``:
+`colorlab.models.timm_backbone`) as a frozen or trainable feature extractor over L.
 
 Built through torchvision's model registry (`torchvision.models.get_model`, its weights enum)
 and `create_feature_extractor`: the network's stage outputs (the last feature map at each
@@ -24,7 +25,9 @@ from torchvision.models.feature_extraction import (
 )
 
 from colorlab.color import gray_rgb
-from colorlab.errors import ColorlabError, OptionError
+from colorlab.errors import ColorlabError, OptionError, first_line
+from colorlab.models.timm_backbone import is_timm, timm_body
+from colorlab.weights import hub_file, require_local_or_download
 
 #: How L becomes the network's 3-channel input: ``srgb`` = the sRGB gray picture of L
 #: (`colorlab.color.gray_rgb`), ``lightness`` = L/100 in every channel (checkpoints of
@@ -54,7 +57,7 @@ def pretrained_weights(name: str) -> tv.WeightsEnum:
             "backbone",
             name,
             "use one of torchvision.models.list_models(module=torchvision.models), "
-            f"e.g. {examples}",
+            f"e.g. {examples}, or a timm network as timm/NAME (e.g. timm/inception_resnet_v2)",
             "is not a torchvision classification network",
         )
     return tv.get_model_weights(name).DEFAULT
@@ -62,8 +65,7 @@ def pretrained_weights(name: str) -> tv.WeightsEnum:
 
 def weights_file(name: str) -> Path:
     """Where torchvision keeps ``name``'s default weights: $TORCH_HOME/hub/checkpoints/."""
-    url = pretrained_weights(name).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return hub_file(os.path.basename(pretrained_weights(name).url))
 
 
 def load_pretrained(
@@ -74,9 +76,10 @@ def load_pretrained(
     them, when neither works."""
     weights = pretrained_weights(name)
     try:
+        require_local_or_download(weights_file(name))
         return weights.get_state_dict(progress=True)
     except Exception as error:  # URLError, socket and SSL errors, a corrupt cached file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         file = os.path.basename(weights.url)
         raise ColorlabError(
             f"pretrained {name} weights unavailable ({reason}): put {file} at "
@@ -175,10 +178,11 @@ OUTPUTS = ("stages", "last", "pooled")
 
 
 class Backbone(nn.Module):
-    """torchvision network ``name`` over L, returning feature maps.
+    """torchvision network ``name`` (or timm's, ``timm/NAME``) over L, returning feature maps.
 
     L (B×1×H×W in [0, 100]) becomes a 3-channel picture (``gray``, see `GRAY_INPUTS`),
-    normalised with the weights' mean and std. ``output="stages"`` returns the list of maps
+    normalised with the weights' mean and std (timm's: its pretrained config's).
+    ``output="stages"`` returns the list of maps
     at `strides` (B×`channels`[i]×H/s×W/s), ``"last"`` the deepest one, ``"pooled"`` the
     deepest one averaged over space (B×`out_channels`). ``freeze`` is
     ``model.freeze_backbone`` (`freeze_schedule`): a frozen backbone keeps ``requires_grad``
@@ -199,25 +203,27 @@ class Backbone(nn.Module):
             raise OptionError("gray", gray, "use one of " + ", ".join(GRAY_INPUTS))
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r}: use one of {OUTPUTS}")
-        weights = pretrained_weights(name)
-        stages = list(stage_nodes(name))
+        if is_timm(name):
+            self.body, stages, (mean, std) = timm_body(name, pretrained)
+        else:
+            weights = pretrained_weights(name)
+            stages = list(stage_nodes(name))
+            network = _network(name)
+            nodes = [node for node, _, _ in (stages if output == "stages" else stages[-1:])]
+            self.body = create_feature_extractor(network, return_nodes=nodes)
+            if pretrained:
+                self._load(name, load_pretrained(name))
+            mean, std = weights.transforms().mean, weights.transforms().std
         if output != "stages":
             stages = stages[-1:]
-        network = _network(name)
-        self.body = create_feature_extractor(network, return_nodes=[node for node, _, _ in stages])
-        if pretrained:
-            self._load(name, load_pretrained(name))
         self.name = name
         self.gray = gray
         self.output = output
         self.nodes = [node for node, _, _ in stages]
         self.strides = [stride for _, stride, _ in stages]
         self.channels = [channels for _, _, channels in stages]
-        transform = weights.transforms()
-        self.register_buffer(
-            "mean", torch.tensor(transform.mean).view(1, 3, 1, 1), persistent=False
-        )
-        self.register_buffer("std", torch.tensor(transform.std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         trainable, self.unfreeze_at = freeze_schedule(freeze)
         self.set_trainable(trainable)
 
@@ -258,7 +264,14 @@ class Backbone(nn.Module):
             rgb = (L / 100.0).expand(-1, 3, -1, -1)
         with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()):
             features = self.body((rgb - self.mean) / self.std)
-        maps = [features[node] for node in self.nodes]
+        maps = [_channels_first(features[node], c) for node, c in zip(self.nodes, self.channels)]
         if self.output == "stages":
             return maps
         return maps[-1] if self.output == "last" else maps[-1].mean(dim=(-2, -1))
+
+
+def _channels_first(x: Tensor, channels: int) -> Tensor:
+    """B×C×H×W whether a network gave it so or channels last (timm's transformers)."""
+    if x.shape[1] != channels and x.shape[-1] == channels:
+        return x.permute(0, 3, 1, 2)
+    return x

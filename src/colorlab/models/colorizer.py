@@ -28,11 +28,11 @@ _NAMED_BY_BACKBONE = {"backbone_encoder": "{}", "global_fusion": "{}_fusion", "u
 
 def model_name(config: dict[str, Any]) -> str:
     """A short name for a model config: ``baseline``, ``vgg16``, ``vgg16_fusion``,
-    ``resnet50_fusion``, ``unet``, ``unet_resnet34`` …"""
+    ``resnet50_fusion``, ``unet``, ``unet_resnet34``, ``unet_timm-resnet18`` …"""
     builder = str(config.get("_target_", "model")).rsplit(".", 1)[-1]
     backbone = config.get("backbone")
     if backbone and builder in _NAMED_BY_BACKBONE:
-        return _NAMED_BY_BACKBONE[builder].format(backbone)
+        return _NAMED_BY_BACKBONE[builder].format(str(backbone).replace("/", "-"))
     return builder
 
 
