@@ -31,13 +31,31 @@ BAD_VALUES = [
     ("trainer.max_epochs=0", "trainer.max_epochs=0 is not allowed; use an integer ≥ 1"),
     ("loss.kind=mae", "loss.kind='mae' is not allowed; choose one of: mse, l1, huber"),
     ("loss.colorfulness_weight=-1", "loss.colorfulness_weight=-1 is not allowed; use a number ≥ 0"),
+    ("trainer.max_time=soon", "trainer.max_time='soon' is not allowed; use DD:HH:MM:SS"),
+    (
+        "+data.foo=1",
+        "data.foo=1 is not an option of colorlab.data.SyntheticDataModule; its options",
+    ),
+    (
+        "callbacks.model_checkpoint.monitor=val/nope",
+        "callbacks.model_checkpoint.monitor='val/nope' is not a metric training logs; use one "
+        "of train/loss, train/loss_mse,",
+    ),
+    (
+        "+optimized_metric=val/psnr_",
+        "optimized_metric='val/psnr_' is not a metric training logs; use one of train/loss,",
+    ),
+    (
+        "scheduler=plateau scheduler.monitor=psnr",
+        "scheduler.monitor='psnr' is not a metric training logs; use one of train/loss,",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_VALUES, ids=[o for o, _ in BAD_VALUES])
 def test_bad_value_is_one_line_before_any_work(tmp_path, override, message):
     run_dir = tmp_path / "run"
-    cfg = compose_train(*TINY, "logger=none", override, run_dir=run_dir)
+    cfg = compose_train(*TINY, "logger=none", *override.split(), run_dir=run_dir)
     with pytest.raises(ColorlabError) as error:
         train(cfg)
     assert str(error.value).startswith(message)
@@ -51,6 +69,9 @@ def test_bad_value_is_one_line_before_any_work(tmp_path, override, message):
         ("loss.rebalance=2", "loss.rebalance=2 is not allowed; use λ in [0, 1]"),
         ("loss.temperature=0", "loss.temperature=0 is not allowed; use a number in (0, 10]"),
         ("loss.downsample=3", "loss.downsample=3 is not allowed; use 1, 2, 4 or 8"),
+        ("loss.downsample=16", "loss.downsample=16 is not allowed; use 1, 2, 4 or 8"),
+        ("loss.downsample=64", "loss.downsample=64 is not allowed; use 1, 2, 4 or 8"),  # 32 px
+        ("loss.prior_sigma=-1", "loss.prior_sigma=-1 is not allowed; use a positive number"),
     ],
 )
 def test_bad_classification_value_is_one_line(tmp_path, override, message):

@@ -111,6 +111,10 @@ class ColorizationMetrics(nn.Module):
         if self.lpips is not None:
             self.lpips.update(rgb_pred.clamp(0, 1), rgb.clamp(0, 1))
 
+    def names(self) -> list[str]:
+        """The names `compute` returns."""
+        return [name for name, _ in self.named_children()] + ["delta_colorfulness"]
+
     def compute(self) -> dict[str, float]:
         values = {
             name: float(metric.compute())

@@ -23,7 +23,7 @@ from colorlab.cli.runner import (
     refuse_used_dir,
     run_app,
 )
-from colorlab.cli.validation import TRAIN_RULES, validate
+from colorlab.cli.validation import TRAIN_RULES, check_metric_names, validate
 from colorlab.configs import build, plain
 from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.inference.network import display_name
@@ -123,6 +123,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with _recorded(record, rank_zero):
         datamodule = build(cfg.data, "data")
         module = build_module(cfg)
+        check_metric_names(cfg, module.logged_metrics())
         if ckpt_path:
             check_resumable(ckpt_path, module.hparams)
         if rank_zero:

@@ -4,6 +4,7 @@ work starts, each failure a `ColorlabError` naming the key, the value and what i
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -53,6 +54,18 @@ def _bool_or_auto(value: object) -> bool:
     return isinstance(value, bool) or value == "auto"
 
 
+_TIMEDELTA_KEYS = {"days", "hours", "minutes", "seconds"}
+
+
+def _duration(value: object) -> bool:
+    """Lightning's ``max_time``: ``DD:HH:MM:SS`` or a dict of timedelta keys."""
+    if isinstance(value, str):
+        return re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", value) is not None
+    if isinstance(value, dict | DictConfig):
+        return bool(value) and set(value) <= _TIMEDELTA_KEYS
+    return False
+
+
 #: Keys common to train, evaluate and colorize's data section.
 DATA_RULES = (
     Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels)"),
@@ -77,6 +90,12 @@ TRAIN_RULES = (
     Rule("trainer.max_epochs", _integer(1), "an integer ≥ 1"),
     Rule("trainer.log_every_n_steps", _integer(1), "an integer ≥ 1"),
     Rule("trainer.check_val_every_n_epoch", _integer(1), "an integer ≥ 1"),
+    Rule(
+        "trainer.max_time",
+        _duration,
+        "DD:HH:MM:SS (e.g. 00:12:00:00 for 12 hours), {hours: 12} or null",
+        True,
+    ),
     Rule("callbacks.samples.num_samples", _integer(0, 256), "an integer from 0 to 256", True),
     Rule("callbacks.samples.table_size", _integer(0, 1024), "an integer from 0 to 1024", True),
     Rule("callbacks.samples.every_n_epochs", _integer(1), "an integer ≥ 1", True),
@@ -129,6 +148,19 @@ def validate(cfg: DictConfig, rules: tuple[Rule, ...]) -> None:
             continue
         if not rule.check(value):
             raise ColorlabError(f"{rule.key}={value!r} is not allowed; use {rule.allowed}")
+
+
+def check_metric_names(cfg: DictConfig, logged: list[str]) -> None:
+    """Every metric a config refers to (a callback's ``monitor``, ``scheduler.monitor``, a
+    search's ``optimized_metric``) must be one that training logs (``logged``): checked
+    before any work, not after the first epoch."""
+    keys = [f"callbacks.{name}.monitor" for name in (cfg.get("callbacks") or {})]
+    for key in ["optimized_metric", "scheduler.monitor", *keys]:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if value is not None and value not in logged:
+            raise ColorlabError(
+                f"{key}={value!r} is not a metric training logs; use one of " + ", ".join(logged)
+            )
 
 
 @contextlib.contextmanager

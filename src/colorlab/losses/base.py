@@ -119,6 +119,22 @@ class ColorizationLoss(nn.Module):
         """The loss's own named terms on the raw output."""
         raise NotImplementedError
 
+    def own_term_names(self) -> tuple[str, ...]:
+        """The names `own_terms` returns."""
+        raise NotImplementedError
+
+    def term_names(self) -> list[str]:
+        """The names of every term training logs (``train/loss_NAME``), the critic's too."""
+        names = list(self.own_term_names())
+        added = (
+            ("l1", self.l1_weight),
+            ("colorfulness", self.colorfulness_weight),
+            ("perceptual", self.perceptual_weight),
+            ("adversarial", self.adversarial_weight),
+        )
+        names += [name for name, weight in added if weight and name not in names]
+        return names + (["discriminator"] if self.adversarial is not None else [])
+
     def decode(self, output: Tensor, batch: Batch) -> Tensor:
         """The raw output as ab (B×2×H×W at the batch's size), differentiably; ab itself by
         default."""

@@ -163,6 +163,9 @@ class ClassificationLoss(ColorizationLoss):
         ab = annealed_mean(output, self.bins, self.head["temperature"])
         return F.interpolate(ab, size=batch["L"].shape[-2:], mode="bilinear", align_corners=False)
 
+    def own_term_names(self) -> tuple[str, ...]:
+        return ("classification",)
+
     def own_terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
         """``output``: logits B×Q×h×w (h = H/downsample); the mean weighted cross-entropy."""
         if self.rebalance is not None and self.needs_prior:

@@ -33,6 +33,9 @@ class RegressionLoss(ColorizationLoss):
         self.delta = float(delta)
         self.head = self.head_for()
 
+    def own_term_names(self) -> tuple[str, ...]:
+        return (self.kind,)
+
     def own_terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
         ab_pred, ab = output.float(), batch["ab"]
         if self.kind == "mse":

@@ -86,6 +86,13 @@ class ColorizationModule(L.LightningModule):
         """L (B×1×H×W, 0..100) -> ab_pred (B×2×H×W in (-1, 1)), through `predict_ab`."""
         return self.net.predict_ab(L)
 
+    def logged_metrics(self) -> list[str]:
+        """Every name fitting logs, ``train/…`` and ``val/…``: what a checkpoint or scheduler
+        ``monitor`` and a search's ``optimized_metric`` may name."""
+        terms = [f"train/loss_{name}" for name in self.loss_fn.term_names()]
+        train = ["train/loss", *terms, "train/seed_accuracy", "train/lr"]
+        return [*train, "val/loss", *(f"val/{name}" for name in self.val_metrics.names())]
+
     # -- steps ---------------------------------------------------------------------------
     def model_step(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """The network on ``batch["L"]`` and its loss: ``(loss, named terms, raw output)``."""
