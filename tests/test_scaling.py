@@ -266,3 +266,75 @@ def test_an_adversarial_run_trains_under_ddp(tmp_path):
     rows = _metrics_rows(run_dir)
     assert any(r.get("train/loss_discriminator") for r in rows)
     assert any(r.get("train/loss_adversarial") for r in rows)
+
+
+def test_a_corrupt_study_database_is_one_line_and_left_as_it_was(tmp_path):
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    (sweep / "optuna.db").write_bytes(b"not a database, a half-copied file")
+    result = run_cli(
+        "colorlab.train",
+        "-m",
+        "hparams_search=optuna",
+        *SWEEP_RUN,
+        "hydra.sweeper.n_trials=1",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"colorlab: error: the study storage sqlite:///{sweep}/optuna.db cannot be opened ("
+    )
+    assert line.endswith(
+        "move the file away to start a new study, or give a working one as hydra.sweeper.storage"
+    )
+    assert (sweep / "optuna.db").read_bytes() == b"not a database, a half-copied file"
+    assert _trial_folders(sweep) == []
+
+
+def test_a_search_for_a_metric_training_does_not_log_stops_before_training(tmp_path):
+    sweep = tmp_path / "search"
+    result = run_cli(
+        "colorlab.train",
+        "-m",
+        "hparams_search=optuna",
+        "optimized_metric=val/psnrr",
+        *SWEEP_RUN,
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "colorlab: error: optimized_metric='val/psnrr' is not a metric training logs; use one of"
+        )
+    )
+    assert not list(sweep.glob("*/checkpoints/*.ckpt"))  # no trial trained
+
+
+def test_a_failed_submitit_job_is_one_line_and_the_others_keep_their_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "colorlab.train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "optimizer.lr=0.001,abc",
+        *SWEEP_RUN,
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2:] == [
+        "colorlab: job #1 (optimizer.lr=abc) failed: optimizer.lr='abc' is not allowed; "
+        "use a number in (0, 10]",
+        "colorlab: error: 1 of 2 jobs failed (one line each above); the others finished and "
+        "kept their runs",
+    ]
+    assert "UncompletedJobError" not in result.stderr and "Traceback" not in result.stderr
+    assert (sweep / "0" / "checkpoints" / "last.ckpt").is_file()
+    assert "colorlab: run dir" in (sweep / "0" / "train.log").read_text()

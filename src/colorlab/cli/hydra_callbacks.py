@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from colorlab.cli.runner import exit_if_expected
 from colorlab.errors import ColorlabError
+from colorlab.training import search
 from colorlab.training.distributed import launched_as_rank_zero
 
 
@@ -50,3 +51,15 @@ class RefuseUsedRunDir(Callback):
                     f"{sweep} already holds a sweep (multirun.yaml); choose another hydra.sweep.dir"
                 )
             )
+
+
+class StudyFolder(search.StudyFolder):
+    """`colorlab.training.search.StudyFolder` (a search's study continued in its sweep
+    folder) whose user errors, such as a storage that cannot be opened, end the process in
+    one line before any trial starts."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            super().on_multirun_start(config, **kwargs)
+        except ColorlabError as error:
+            exit_if_expected(error)

@@ -16,6 +16,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from colorlab.errors import ColorlabError, first_line
+
 #: Search ranges of each loss's own options (conditional on the loss a trial draws).
 LOSS_OPTIONS: dict[str, dict[str, tuple[float, float]]] = {
     "classification": {"loss.rebalance": (0.0, 0.9), "loss.temperature": (0.2, 1.0)},
@@ -42,6 +44,11 @@ def _count_trials(storage: str, study_name: str) -> int:
         return len(optuna.load_study(study_name=study_name, storage=storage).trials)
     except KeyError:  # no such study yet
         return 0
+    except Exception as error:  # not a database, another program's schema, a server down
+        raise ColorlabError(
+            f"the study storage {storage} cannot be opened ({first_line(error)}): move the "
+            "file away to start a new study, or give a working one as hydra.sweeper.storage"
+        ) from error
 
 
 class StudyFolder(Callback):
