@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from colorlab.errors import ColorlabError
+from colorlab.cli.runner import exit_if_expected
+from colorlab.errors import ColorlabError, RunInterrupted
+from colorlab.inference import load_colorizer
 from colorlab.train import train
 from conftest import TINY, colourful, compose_train, run_cli
 
@@ -208,3 +210,66 @@ def test_resuming_from_a_foreign_checkpoint_is_one_line(tmp_path):
     with pytest.raises(ColorlabError, match=f"^{foreign} is not a colorlab checkpoint"):
         train(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_given_as_a_checkpoint_is_named_as_a_folder(checkpoints, tmp_path):
+    folder = checkpoints["baseline"].parent
+    with pytest.raises(ColorlabError, match=f"^checkpoint {folder} is a folder; give a .ckpt file"):
+        load_colorizer(folder)
+    cfg = compose_train(*TINY, "logger=none", f"ckpt_path={folder}", run_dir=tmp_path / "run")
+    with pytest.raises(ColorlabError, match=f"^ckpt_path={folder} is a folder; give the .ckpt"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "bad"),
+    [
+        # a shell splits the unquoted path at its space: Hydra sees "run/best.ckpt" alone
+        (["ckpt=/tmp/my", "run/best.ckpt"], "run/best.ckpt"),
+        (["ckpt=/tmp/été/best.ckpt"], "ckpt=/tmp/été/best.ckpt"),
+        (["ckpt=/tmp/run (2)/best.ckpt"], "ckpt=/tmp/run (2)/best.ckpt"),
+    ],
+    ids=["space", "accent", "brackets"],
+)
+def test_an_unquoted_path_is_one_line_that_shows_how_to_quote_it(tmp_path, override, bad):
+    result = run_cli("colorlab.evaluate", *override, "hydra.run.dir=eval", cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"colorlab: error: cannot parse the override {bad!r} (")
+    assert line.endswith("""'ckpt="/my runs/été (2)/best.ckpt"'""")
+    assert not (tmp_path / "eval").exists()
+
+
+def test_the_quoted_form_the_hint_shows_reaches_the_checkpoint(checkpoints, tmp_path):
+    odd = tmp_path / "my runs" / "été (2)"
+    odd.mkdir(parents=True)
+    (odd / "best.ckpt").write_bytes(checkpoints["baseline"].read_bytes())
+    colourful().save(tmp_path / "photo.png")
+    result = run_cli(
+        "colorlab.colorize",
+        f'ckpt="{odd / "best.ckpt"}"',
+        f"input={tmp_path / 'photo.png'}",
+        "output=out",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "photo.png").is_file()
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_an_interruption_is_said_once_by_rank_zero(monkeypatch, capsys, rank):
+    for name in ("RANK", "SLURM_PROCID", "NODE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOCAL_RANK", rank)  # as Lightning's DDP launcher sets it per process
+    for error, code in (
+        (RunInterrupted("SIGTERM: saved last.ckpt", 143), 143),
+        (KeyboardInterrupt(), 130),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            exit_if_expected(error)
+        assert exit_.value.code == code
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == (
+        [] if rank == "1" else ["colorlab: SIGTERM: saved last.ckpt", "colorlab: interrupted"]
+    )

@@ -106,6 +106,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
     ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
+    if ckpt_path and Path(ckpt_path).is_dir():
+        last = next(Path(ckpt_path).glob("**/last.ckpt"), None)
+        raise ColorlabError(
+            f"ckpt_path={ckpt_path} is a folder; give the .ckpt file to resume"
+            + (f", such as {last}" if last else "")
+        )
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ColorlabError(
             f"ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume"

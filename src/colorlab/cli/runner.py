@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -83,6 +83,9 @@ def _user_message(error: BaseException) -> str | None:
                 options = ", ".join(sorted(cause.options))
                 return f"{key}={wrong} does not exist; choose one of: {options}"
     for cause in _causes(error):
+        if isinstance(cause, OverrideParseException):
+            return _override_message(cause)
+    for cause in _causes(error):
         if isinstance(cause, RuntimeError) and 'Could not detect "srun"' in str(cause):
             return "hydra/launcher=slurm submits SLURM jobs, and this machine has no SLURM (srun)"
     for cause in _causes(error):
@@ -96,6 +99,23 @@ def _user_message(error: BaseException) -> str | None:
             or type(error).__name__
         )
     return None
+
+
+#: How a value with spaces, accents or brackets is written on the command line.
+QUOTING_HINT = (
+    "quote a value that holds spaces, accents or brackets (the override in single quotes, "
+    """the value in double): 'ckpt="/my runs/été (2)/best.ckpt"'"""
+)
+
+
+def _override_message(error: OverrideParseException) -> str:
+    """Hydra's grammar error for one override, with how to quote a path (the usual cause: a
+    shell splits an unquoted path with a space into two overrides)."""
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    reason = next((line for line in lines if not line.startswith(("See https", "^"))), "")
+    if reason.startswith("LexerNoViableAltException"):
+        reason = "a character the override grammar does not allow"
+    return f"cannot parse the override {error.override!r} ({reason}); {QUOTING_HINT}"
 
 
 def one_line_message(error: BaseException) -> str:
@@ -112,11 +132,14 @@ def one_line_message(error: BaseException) -> str:
 def exit_if_expected(error: BaseException) -> None:
     """Exit with one line for a user error (2) or an interruption (130 / 143); return for a
     programming error, which keeps its traceback."""
+    # An interruption reaches every DDP rank at once: rank 0 alone says so.
     if isinstance(error, KeyboardInterrupt):
-        print("colorlab: interrupted", file=sys.stderr)
+        if launched_as_rank_zero():
+            print("colorlab: interrupted", file=sys.stderr)
         sys.exit(130)
     if isinstance(error, RunInterrupted):
-        print(f"colorlab: {error}", file=sys.stderr)
+        if launched_as_rank_zero():
+            print(f"colorlab: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     message = _user_message(error)
     if message is not None:
