@@ -388,6 +388,41 @@ def test_folder_without_images_is_an_error(tmp_path):
         dm.setup()
 
 
+def test_a_folder_of_colourless_photos_names_the_threshold_key(tmp_path):
+    for i in range(4):
+        colourful(seed=i).convert("L").convert("RGB").save(tmp_path / f"gray{i}.png")
+    dm = FolderDataModule(root=str(tmp_path), image_size=32, num_workers=0)
+    with pytest.raises(ColorlabError) as error:
+        dm.setup()
+    assert str(error.value).startswith("data.min_colorfulness=5.0 leaves no training image in ")
+    assert "lower it (0 keeps every photo)" in str(error.value)
+
+
+def test_a_folder_of_corrupt_files_has_no_usable_image(tmp_path):
+    for i in range(3):
+        (tmp_path / f"broken{i}.jpg").write_bytes(b"not a picture")
+    dm = FolderDataModule(root=str(tmp_path), image_size=32, num_workers=0)
+    with pytest.raises(ColorlabError) as error:
+        dm.setup()  # evaluate reads folders too: no word of "training" images
+    assert str(error.value).startswith(f"{tmp_path} has no usable image (0 images used")
+
+
+def test_an_empty_val_folder_beside_train_points_at_that_folder(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    for i in range(3):
+        colourful(seed=i).save(tmp_path / "train" / f"{i}.png")
+    dm = FolderDataModule(root=str(tmp_path), image_size=32, num_workers=0)
+    dm.setup()
+    with pytest.raises(ColorlabError) as error:
+        dm.split_dataloader("val")
+    message = str(error.value)
+    assert message == (
+        f"the val split has no images; add photos to {tmp_path / 'val'} "
+        "(with a train/ folder, the splits are its folders)"
+    )
+
+
 @pytest.mark.skipif(not SCENES.is_dir(), reason="real photos not present (../shared/data/scenes)")
 def test_real_scenes_folder_uses_its_train_and_val(tmp_path):
     dm = FolderDataModule(root=str(SCENES), image_size=32, limit=60, num_workers=0)

@@ -83,6 +83,20 @@ class ColorizationDataModule(L.LightningDataModule):
         self._cache_mode: str | None = None
         self._caches: dict[tuple[str, int, int], Tensor] = {}
 
+    def setup(self, stage: str | None = None) -> None:
+        """Fill ``self.datasets`` once (`load_splits`); an `OptionError` about the data is
+        named as the ``data.`` key it is, wherever Lightning or a script calls this."""
+        if self.datasets:
+            return
+        try:
+            self.load_splits()
+        except OptionError as error:
+            raise error.within("data") from None
+
+    def load_splits(self) -> None:
+        """Fill ``self.datasets``: ``train``, ``val`` and ``test``."""
+        raise NotImplementedError
+
     # -- where this process stands -------------------------------------------------------
     @property
     def device(self) -> torch.device:

@@ -198,9 +198,7 @@ class FolderDataModule(ColorizationDataModule):
         self.resize = resize
         self.skipped = SkipReport()
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
+    def load_splits(self) -> None:
         splits = split_files(self.root, self.val_fraction, self.test_fraction, self.seed)
         splits = limit_files(splits, self.limit, self.seed, self.limit_by)
         if not any(splits.values()):
@@ -233,7 +231,8 @@ class FolderDataModule(ColorizationDataModule):
                     f"lower it (0 keeps every photo) or add colour photos ({summary})",
                     f"leaves no training image in {self.root}",
                 )
-            raise ColorlabError(f"{self.root} has no usable training image ({summary})")
+            which = "training image" if used else "image"  # evaluate reads this folder too
+            raise ColorlabError(f"{self.root} has no usable {which} ({summary})")
         self.datasets = {
             name: ImageFiles(files, self.image_size, self.resize)
             for name, files in kept_splits.items()

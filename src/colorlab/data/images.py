@@ -29,6 +29,11 @@ class UnreadableImageError(Exception):
         self.reason = reason
 
 
+class TooLargeImageError(UnreadableImageError):
+    """A readable file with more pixels than Pillow is allowed to decode
+    (``Image.MAX_IMAGE_PIXELS``; colorize's ``colorize.max_megapixels``)."""
+
+
 def find_images(root: Path) -> list[Path]:
     """All files below ``root`` (recursively) with an image extension, sorted."""
     return sorted(
@@ -96,7 +101,7 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
             return pil_to_rgb(image)
     except Image.DecompressionBombError as error:
         size = str(error).split(", could")[0]  # "Image size (N pixels) exceeds limit of M pixels"
-        raise UnreadableImageError(
+        raise TooLargeImageError(
             path, f"{size}: Pillow's decompression-bomb guard; colorize.max_megapixels raises it"
         ) from error
     except (OSError, ValueError, SyntaxError) as error:

@@ -88,9 +88,7 @@ class SyntheticDataModule(ColorizationDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
+    def load_splits(self) -> None:
         n_val = max(1, round(self.num_images * self.val_fraction))
         n_test = max(1, round(self.num_images * self.test_fraction))
         n_train = self.num_images - n_val - n_test
