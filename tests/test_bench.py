@@ -63,6 +63,18 @@ def test_bench_rows_are_checked_before_any_work(tmp_path):
         "colorlab: error: bench.rows='speed' is not allowed; choose one of: "
         "model, train, epoch, colorize, onnx, memory"
     )
+    for override, allowed in (
+        ("bench.steps=0", "use an integer ≥ 1"),
+        ("bench.rows=[]", "use a non-empty list of rows, e.g. [model,train]"),
+    ):
+        tiny = [a for a in TINY_BENCH if not a.startswith("bench.steps")]
+        refused = run_cli("colorlab.bench", *tiny, override, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        key, value = override.split("=")
+        assert refused.stderr.strip().splitlines()[-1] == (
+            f"colorlab: error: {key}={value} is not allowed; {allowed}"
+        )
+        assert "img/s" not in refused.stdout  # no result recorded
     orphan = run_cli("colorlab.bench", *TINY_BENCH, "bench.rows=[colorize]", cwd=tmp_path)
     assert orphan.returncode == 2
     assert (

@@ -1,5 +1,6 @@
 """Colorizing photos and videos with a trained checkpoint: API and ``colorlab.colorize``."""
 
+import logging
 import os
 
 import av
@@ -122,6 +123,17 @@ def _video_facts(path):
         )
 
 
+@pytest.mark.parametrize("suffix", ["/../../x", "..", "a\\b"])
+def test_a_suffix_that_would_leave_the_output_folder_is_refused(tmp_path, suffix):
+    colourful().save(tmp_path / "photo.png")
+    with pytest.raises(ColorlabError) as error:
+        plan_jobs(str(tmp_path / "photo.png"), tmp_path / "out", suffix=suffix)
+    assert str(error.value) == (
+        f"suffix={suffix!r} is not allowed; use letters, digits, _ or - (it goes inside file names)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_video_keeps_frames_size_rate_and_audio(checkpoints, tmp_path):
     write_clip(tmp_path / "clip.mp4", frames=16, size=(64, 48), fps=12, audio=True)
     result = run_cli(
@@ -203,6 +215,32 @@ def test_odd_sized_video_in_another_container(colorizer, tmp_path):
     )
     assert written == 7
     assert _video_facts(tmp_path / "out" / "odd.mkv") == (7, (65, 49), 10, 0)
+
+
+def test_a_truncated_video_is_said_to_have_lost_frames(colorizer, tmp_path, caplog):
+    whole = tmp_path / "whole.mkv"  # Matroska: no frame count, a duration in its header
+    write_clip(whole, frames=20, size=(128, 96))
+    data = whole.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: int(len(data) * 0.8)])
+    with caplog.at_level(logging.WARNING):
+        written = colorize_video(colorizer, tmp_path / "cut.mkv", tmp_path / "out" / "cut.mkv")
+    assert 0 < written < 19
+    assert f"only {written} of its 20 frames could be decoded (the file may be truncated)" in (
+        caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert colorize_video(colorizer, whole, tmp_path / "out" / "whole.mkv") == 20
+    assert "could be decoded" not in caplog.text
+    (tmp_path / "stub.mkv").write_bytes(data[: int(len(data) * 0.3)])  # a header, no frame
+    with pytest.raises(ColorlabError, match="stub.mkv: no frame could be decoded"):
+        colorize_video(colorizer, tmp_path / "stub.mkv", tmp_path / "out" / "stub.mkv")
+    assert not (tmp_path / "out" / "stub.mkv").exists()
+    mp4 = tmp_path / "whole.mp4"  # MP4 keeps its index at the end: cut, it cannot be opened
+    write_clip(mp4, frames=20)
+    (tmp_path / "cut.mp4").write_bytes(mp4.read_bytes()[:-200])
+    with pytest.raises(ColorlabError, match="cut.mp4: cannot be read as a video"):
+        colorize_video(colorizer, tmp_path / "cut.mp4", tmp_path / "out" / "cut.mp4")
 
 
 def test_unreadable_video_is_a_clear_error(colorizer, tmp_path):
@@ -331,11 +369,30 @@ def test_a_picture_over_the_pixel_limit_is_named_with_the_way_past_it(checkpoint
     )
     assert result.returncode == 2  # nothing was colorized: not a success
     output = result.stdout + result.stderr
+    assert "skipped too large image" in output and "unreadable" not in output
     assert "big.png (Image size (1920 pixels) exceeds limit of 1000 pixels" in output
     assert "colorize.max_megapixels raises it" in output
     assert result.stderr.strip().splitlines()[-1] == (
-        "colorlab: error: nothing colorized: all 1 input files were unreadable (see the warnings above)"
+        "colorlab: error: nothing colorized: all 1 pictures are larger than "
+        "colorize.max_megapixels=0.001 allows; raise it (megapixels per picture)"
     )
+    (tmp_path / "mixed").mkdir()
+    colourful((48, 40)).save(tmp_path / "mixed" / "big.png")
+    colourful((20, 20)).save(tmp_path / "mixed" / "small.png")  # 400 pixels: allowed
+    mixed = run_cli(
+        "colorlab.colorize",
+        f"ckpt={checkpoints['baseline']}",
+        f"input={tmp_path / 'mixed'}",
+        "output=mixed_out",
+        "colorize.max_megapixels=0.001",
+        cwd=tmp_path,
+    )
+    assert mixed.returncode == 0, mixed.stderr[-2000:]
+    assert (
+        "colorlab: 1 images and 0 videos (0 frames) colorized into mixed_out; 0 unreadable files "
+        "skipped; 1 pictures above colorize.max_megapixels=0.001 skipped"
+    ) in mixed.stdout
+    assert sorted(p.name for p in (tmp_path / "mixed_out").iterdir()) == ["small.png"]
     allowed = run_cli(
         "colorlab.colorize",
         f"ckpt={checkpoints['baseline']}",

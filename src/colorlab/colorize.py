@@ -35,14 +35,23 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
             cfg.ckpt, device=options.device, size=options.size, temperature=options.temperature
         )
         counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
-    if counts["skipped"] and not counts["images"] and not counts["videos"]:
+    large, limit = counts["too_large"], f"colorize.max_megapixels={options.max_megapixels}"
+    if (counts["skipped"] or large) and not counts["images"] and not counts["videos"]:
+        if not counts["skipped"]:
+            raise ColorlabError(
+                f"nothing colorized: all {large} pictures are larger than {limit} allows; "
+                "raise it (megapixels per picture)"
+            )
         raise ColorlabError(
-            f"nothing colorized: all {counts['skipped']} input files were unreadable (see the warnings above)"
+            f"nothing colorized: all {counts['skipped'] + large} input files were unreadable"
+            + (f" or larger than {limit} allows" if large else "")
+            + " (see the warnings above)"
         )
     animated = counts["first_frame_only"]
     print(
         f"colorlab: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) "
         f"colorized into {cfg.output}; {counts['skipped']} unreadable files skipped"
+        + (f"; {large} pictures above {limit} skipped" if large else "")
         + (f"; {animated} animated images reduced to their first frame" if animated else ""),
         flush=True,
     )

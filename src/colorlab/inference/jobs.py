@@ -20,7 +20,13 @@ from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
-from colorlab.data.images import IMAGE_EXTENSIONS, UnreadableImageError, frame_count, open_rgb
+from colorlab.data.images import (
+    IMAGE_EXTENSIONS,
+    TooLargeImageError,
+    UnreadableImageError,
+    frame_count,
+    open_rgb,
+)
 from colorlab.errors import ColorlabError, OptionError, check_choice
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer
@@ -208,9 +214,11 @@ class _ImagePipeline:
                     log.warning("%s has %d frames: only the first is colorized", job.source, frames)
                     self.counts["first_frame_only"] += 1
             except UnreadableImageError as error:
-                log.warning("skipped unreadable image %s (%s)", error.path, error.reason)
+                too_large = isinstance(error, TooLargeImageError)
+                kind = "too large" if too_large else "unreadable"
+                log.warning("skipped %s image %s (%s)", kind, error.path, error.reason)
                 self.pixels -= pixels
-                self.counts["skipped"] += 1
+                self.counts["too_large" if too_large else "skipped"] += 1
                 self.advance()
             if len(self.batch) >= self.batch_size:
                 self._flush()
@@ -231,12 +239,20 @@ def colorize_files(
     temporal_smoothing: float = 0.0,
     threads: int | None = None,
 ) -> dict[str, int]:
-    """Run the jobs with a progress bar; returns counts of images, videos, frames and skipped
-    files. Pictures are read, merged and written in ``threads`` threads (default: one per
-    core, `default_threads`) while the model runs batches of ``batch_size``."""
+    """Run the jobs with a progress bar; returns counts of images, videos, frames, skipped
+    (unreadable) files and pictures too large to decode (``too_large``). Pictures are read,
+    merged and written in ``threads`` threads (default: one per core, `default_threads`)
+    while the model runs batches of ``batch_size``."""
     if batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1")
-    counts = {"images": 0, "videos": 0, "frames": 0, "skipped": 0, "first_frame_only": 0}
+    counts = {
+        "images": 0,
+        "videos": 0,
+        "frames": 0,
+        "skipped": 0,
+        "too_large": 0,
+        "first_frame_only": 0,
+    }
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
     AbSmoother(temporal_smoothing)  # a wrong value is a config error, not a bad video

@@ -141,9 +141,35 @@ def _transcode(
                 packet.stream = audio_out
                 writer.mux(packet)
         flush()
+        expected = _expected_frames(reader, video_in, rate)
+        if not written:
+            raise ColorlabError(
+                f"{reader.name}: no frame could be decoded (the file may be truncated or damaged)"
+            )
         for packet in video_out.encode(None):
             writer.mux(packet)
+    if written < expected - 1:  # a frame's rounding in the duration is not a loss
+        log.warning(
+            "%s: only %d of its %d frames could be decoded (the file may be truncated); "
+            "the output has %d",
+            reader.name,
+            written,
+            expected,
+            written,
+        )
     return written
+
+
+def _expected_frames(
+    reader: av.container.InputContainer, stream: av.video.stream.VideoStream, rate: Fraction
+) -> int:
+    """The frames a video's header promises: the stream's count, else its duration × rate
+    (Matroska and WebM give no count); 0 where neither is known."""
+    if stream.frames:
+        return int(stream.frames)
+    if reader.duration:
+        return round(reader.duration / 1_000_000 * rate)  # duration in microseconds
+    return 0
 
 
 @torch.no_grad()
