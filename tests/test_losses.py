@@ -16,6 +16,7 @@ from colorlab.configs import plain
 from colorlab.errors import ColorlabError
 from colorlab.losses import (
     ClassificationLoss,
+    ColorizationLoss,
     RegressionLoss,
     colorfulness_shortfall,
     rebalancing_weights,
@@ -181,3 +182,28 @@ def test_colorfulness_term_penalises_only_dull_predictions():
         RegressionLoss("mse", colorfulness_weight=-1)
     with pytest.raises(ColorlabError, match="^kind='l3' is not allowed"):
         RegressionLoss("l3")
+
+
+class _ChromaLoss(ColorizationLoss):
+    """A user's loss as the README's "Adding a loss" describes it: its own terms only."""
+
+    def own_terms(self, output, batch):
+        return {"chroma": (output.norm(dim=1) - batch["ab"].norm(dim=1)).abs().mean()}
+
+
+class _NamedChromaLoss(_ChromaLoss):
+    def own_term_names(self):
+        return ("chroma",)
+
+
+def test_a_user_loss_trains_with_the_added_terms_and_its_names_are_optional():
+    batch = _random_batch()
+    output = torch.zeros_like(batch["ab"], requires_grad=True)
+    loss = _ChromaLoss(l1_weight=0.5)
+    terms = loss.terms(output, batch)
+    assert set(terms) == {"chroma", "l1"}
+    loss(output, batch).backward()
+    assert output.grad.abs().sum() > 0
+    # without own_term_names only the added terms can be named by a monitor
+    assert loss.term_names() == ["l1"]
+    assert _NamedChromaLoss(l1_weight=0.5).term_names() == ["chroma", "l1"]

@@ -120,8 +120,10 @@ class ColorizationLoss(nn.Module):
         raise NotImplementedError
 
     def own_term_names(self) -> tuple[str, ...]:
-        """The names `own_terms` returns."""
-        raise NotImplementedError
+        """The names `own_terms` returns, so that a config's ``monitor`` may name them
+        (``train/loss_NAME``). A loss that does not say trains and logs them all the same;
+        only a monitor naming one is refused before training."""
+        return ()
 
     def term_names(self) -> list[str]:
         """The names of every term training logs (``train/loss_NAME``), the critic's too."""
