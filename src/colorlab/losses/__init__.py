@@ -4,9 +4,9 @@ A loss is a sum of weighted terms: its own (`regression`: mse / l1 / huber, `cla
 plus any of the terms every loss can add on the decoded ab (`base`: l1, colourfulness,
 `perceptual`, `adversarial`). It also says which head it trains (`ColorizationLoss.head`),
 so choosing a loss in the config (``loss=classification``) gives the network the matching
-head. To add a loss: subclass `ColorizationLoss`, implement ``own_terms(output, batch)`` and
-``own_term_names()`` (and ``decode`` and `head_for` if it trains another head), and add a ``conf/loss/NAME.yaml``
-naming the class with ``_target_``.
+head. To add a loss: subclass `ColorizationLoss`, implement ``own_terms(output, batch)`` (and
+``own_term_names`` so that a ``monitor`` may name its terms, ``decode`` and `head_for` if it
+trains another head), and add a ``conf/loss/NAME.yaml`` naming the class with ``_target_``.
 Checkpoints name these classes as ``colorlab.losses.NAME``: they stay importable from here.
 """
 
