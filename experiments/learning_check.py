@@ -20,7 +20,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from colorlab.cli.runner import config_dir
+from colorlab.configs import config_dir
 from colorlab.inference import load_colorizer
 from colorlab.inference.evaluation import evaluate_colorizers
 from colorlab.train import train

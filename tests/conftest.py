@@ -16,7 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from colorlab.cli.runner import config_dir
+from colorlab.configs import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 #: Real photos (not part of the repository): COLORLAB_SCENES or ../shared/data/scenes.
@@ -55,6 +55,13 @@ def compose_train(*overrides: str, run_dir: Path, return_hydra_config: bool = Fa
             overrides=[f"run_dir={run_dir}", *overrides],
             return_hydra_config=return_hydra_config,
         )
+
+
+def compose_config(name: str, *overrides: str):
+    """Entry point ``name``'s config (``colorize``, ``evaluate``, ``export`` …) as its
+    ``python -m colorlab.NAME`` would compose it."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
 
 
 def run_cli(

@@ -12,7 +12,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from colorlab.cli.runner import config_dir
+from colorlab.configs import config_dir
 from colorlab.errors import ColorlabError
 from colorlab.training.checkpoints import AtomicCheckpointIO, atomic_torch_save
 from conftest import default_sigint, run_cli

@@ -25,35 +25,59 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    """A ``python -m colorlab.demo`` process, its URL and the temporary folder it writes in."""
+
+    def __init__(self, folder: Path, *overrides: str):
+        self.port, self.folder = free_port(), folder
+        self.log, self.tmp = folder / "demo.log", folder / "tmp"
+        self.tmp.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "colorlab.demo",
+                    *overrides,
+                    f"demo.port={self.port}",
+                    "colorize.device=cpu",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env | {"TMPDIR": str(self.tmp)},
+            )
+        self.url = f"http://127.0.0.1:{self.port}/"
+        deadline = time.time() + 120
+        while "colorlab: demo of" not in self.log.read_text():
+            assert self.process.poll() is None and time.time() < deadline, self.log.read_text()[
+                -3000:
+            ]
+            time.sleep(0.5)
+
+    def memory_mb(self, field: str = "VmHWM") -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(status.split(f"{field}:")[1].split()[0]) / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
-def demo(checkpoints, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("demo") / "demo.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+def server(checkpoints, tmp_path_factory):
     ckpts = f"ckpt=[{checkpoints['baseline']},{checkpoints['classification']}]"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "colorlab.demo",
-                ckpts,
-                f"demo.port={port}",
-                "colorize.device=cpu",
-                "colorize.max_megapixels=1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while "colorlab: demo of" not in log.read_text():
-        assert server.poll() is None and time.time() < deadline, log.read_text()[-3000:]
-        time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    # a queue that holds the concurrency test's 20 requests at once
+    running = Server(
+        tmp_path_factory.mktemp("demo"), ckpts, "colorize.max_megapixels=1", "demo.queue_size=32"
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(server):
+    return server.url
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +245,143 @@ def test_the_colorize_endpoint_takes_the_image_alone(demo, tmp_path):
     assert text == (
         "**large.png** has 1.3 megapixels, more than colorize.max_megapixels=1: not colorized."
     )
+
+
+def test_twenty_concurrent_requests_for_the_same_photo_all_answer(demo, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    colourful((120, 90), seed=4).save(tmp_path / "same.png")
+
+    def ask(_: int):
+        client = Client(demo, verbose=False)
+        pair, png, text, truth = client.predict(
+            handle_file(str(tmp_path / "same.png")), api_name="/colorize"
+        )
+        return Image.open(pair[1]).size, Image.open(png).size, Image.open(truth).size, text
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(ask, range(20)))
+    assert all(answer[:3] == ((120, 90),) * 3 and "PSNR" in answer[3] for answer in answers)
+
+
+def test_the_endpoint_takes_none_as_the_checkpoints_own_temperature(demo, checkpoints, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from colorlab import load_colorizer
+
+    colourful((64, 48), seed=5).save(tmp_path / "p.png")
+    client = Client(demo, verbose=False)
+    label = load_colorizer(checkpoints["classification"], device="cpu").label
+    own = client.predict(handle_file(str(tmp_path / "p.png")), label, None, api_name="/colorize")
+    explicit = client.predict(
+        handle_file(str(tmp_path / "p.png")), label, 0.38, api_name="/colorize"
+    )
+    assert "temperature 0.38 (its own)" in own[2] and "temperature 0.38" in explicit[2]
+    assert np.array_equal(np.asarray(Image.open(own[1])), np.asarray(Image.open(explicit[1])))
+
+
+def test_multi_frame_files_and_unreadable_ones_are_named_as_uploaded(demo, tmp_path):
+    from gradio_client import Client, handle_file
+
+    red, green = (
+        Image.new("RGB", (64, 48), (200, 40, 40)),
+        Image.new("RGB", (64, 48), (40, 200, 40)),
+    )
+    red.save(tmp_path / "anim.gif", save_all=True, append_images=[green], duration=100)
+    red.save(tmp_path / "pages.tif", save_all=True, append_images=[green, red])
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    client = Client(demo, verbose=False)
+    for name, frames in (("anim.gif", 2), ("pages.tif", 3)):
+        text = client.predict(handle_file(str(tmp_path / name)), api_name="/colorize")[2]
+        assert f"only the first of its {frames} frames was colorized" in text, text
+    text = client.predict(handle_file(str(tmp_path / "broken.jpg")), api_name="/colorize")[2]
+    assert text.startswith("**Cannot read broken.jpg**") and "/" not in text, text
+
+
+def test_a_request_keeps_memory_at_colorizes_bound_and_the_server_leaves_no_files(
+    checkpoints, tmp_path
+):
+    from gradio_client import Client, handle_file
+
+    # 41 megapixels in a small PNG (the probe's: a 54 KB file raised the server's memory 1.9 GB)
+    width, height = 7400, 5550
+    rows = np.zeros((height, width, 3), np.uint8)
+    rows[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None]
+    rows[..., 2] = 120
+    Image.fromarray(rows).save(tmp_path / "large.png", optimize=True)
+    del rows
+    colorize = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "colorlab.benchmarks.peak_rss",
+            f"ckpt={checkpoints['baseline']}",
+            f"input={tmp_path / 'large.png'}",
+            f"output={tmp_path / 'out'}",
+            "colorize.device=cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    colorize_mb = int(colorize.stdout.split("peak_rss_kb")[-1].split()[0]) / 1024
+    server = Server(tmp_path / "server", f"ckpt={checkpoints['baseline']}")
+    try:
+        client = Client(server.url, verbose=False)
+        pair, png, text, truth = client.predict(
+            handle_file(str(tmp_path / "large.png")), api_name="/colorize"
+        )
+        assert Image.open(png).size == (width, height)  # the download at full size
+        assert Image.open(pair[1]).size[0] < 2000 and "preview" in text  # the slider a preview
+        served_mb = server.memory_mb()
+        # a second request of the same session: the first one's files go after the grace period
+        assert served_mb < colorize_mb + 250, (served_mb, colorize_mb)
+    finally:
+        server.stop()
+    # nothing of this start is left behind (Gradio keeps one empty folder of its own there)
+    assert not list(server.tmp.glob("colorlab-demo-*"))
+    assert [p for p in server.tmp.rglob("*") if p.is_file()] == []
+
+
+def test_result_files_are_removed_when_superseded_or_the_session_ends(tmp_path):
+    from colorlab.web import ResultFiles
+
+    results = ResultFiles(tmp_path, grace_s=0.0)
+    first = results.new_folder("a")
+    (first / "x.png").write_bytes(b"x")
+    other = results.new_folder("b")
+    time.sleep(0.01)
+    second = results.new_folder("a")
+    assert not first.exists() and second.is_dir() and other.is_dir()
+    results.forget("a")
+    assert not second.exists() and other.is_dir()
+    results.clear()
+    assert list(tmp_path.iterdir()) == []
+    patient = ResultFiles(tmp_path, grace_s=60.0)
+    kept = patient.new_folder("a")
+    patient.new_folder("a")
+    assert kept.is_dir()  # a client may still be fetching it
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("demo.models_kept=0", "demo.models_kept=0 is not allowed; use an integer from 1 to 64"),
+        ("demo.models_kept=-1", "demo.models_kept=-1 is not allowed"),
+        ("demo.queue_size=0", "demo.queue_size=0 is not allowed; use an integer ≥ 1"),
+        ("demo.queue_size=-5", "demo.queue_size=-5 is not allowed"),
+        ("colorize.max_megapixels=abc", "colorize.max_megapixels='abc' is not allowed"),
+        ("colorize.max_megapixels=nan", "colorize.max_megapixels=nan is not allowed"),
+    ],
+)
+def test_demo_options_are_refused_before_it_starts(checkpoints, override, message):
+    from colorlab.demo import serve
+    from colorlab.errors import ColorlabError
+    from conftest import compose_config
+
+    cfg = compose_config("demo", f"ckpt={checkpoints['baseline']}", override)
+    with pytest.raises(ColorlabError) as refused:
+        serve(cfg, block=False)
+    assert str(refused.value).startswith(message)

@@ -86,16 +86,22 @@ def test_colorize_with_the_onnx_file_writes_the_same_pictures(checkpoints, tmp_p
 
 def test_export_refusals_are_one_line(checkpoints, tmp_path):
     (tmp_path / "taken.onnx").write_bytes(b"x")
+    (tmp_path / "dangling.onnx").symlink_to(tmp_path / "elsewhere.onnx")
+    (tmp_path / "a-file").write_text("not a folder")
     cases = {
-        "output=model.pt": "colorlab: error: output='model.pt' is not allowed; give a file name ending in .onnx",
+        "output=model.pt": "colorlab: error: output='model.pt' is not allowed; give a file name ending in .onnx or .safetensors",
         "output=taken.onnx": "colorlab: error: taken.onnx exists; choose another output or remove it",
         "export.opset=11": "colorlab: error: export.opset=11 is not allowed; use an integer ≥ 17",
+        "output=dangling.onnx": f"colorlab: error: dangling.onnx is a link to {tmp_path / 'elsewhere.onnx'}, which does not exist; writing would create that file: choose another output or remove the link",
+        "output=a-file/model.safetensors": "colorlab: error: cannot write a-file/model.safetensors: a-file is a file, not a folder; choose another output",
+        "trust_checkpoint=maybe": "colorlab: error: trust_checkpoint='maybe' is not allowed; use true or false",
     }
     for override, message in cases.items():
         result = run_cli(
             "colorlab.export", f"ckpt={checkpoints['baseline']}", override, cwd=tmp_path
         )
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == message
+    assert not (tmp_path / "elsewhere.onnx").exists()
     with pytest.raises(ColorlabError, match="cannot read .*taken.onnx as an ONNX file"):
         load_colorizer(tmp_path / "taken.onnx")
     import onnx
@@ -121,4 +127,54 @@ def test_a_network_the_exporter_cannot_trace_is_one_line(checkpoints, tmp_path, 
         r"cannot export baseline-mse@\S+ to ONNX: RuntimeError: "
         r"Exporting the operator 'aten::weird' to ONNX opset 17 is not supported",
         str(error.value),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("{not json", "its colorlab metadata is corrupt \\(Expecting"),
+        ('{"image_size": 32}', "multiple=None, not a positive integer"),
+        ('{"image_size": 32, "multiple": 0, "model": {}, "loss": {}}', "multiple=0"),
+        ('{"image_size": 32, "multiple": 8, "model": [], "loss": {}}', "model is not a config"),
+        ("[1, 2]", "not a mapping"),
+        (
+            '{"image_size": 32, "multiple": 8, "model": {"_target_": "os.system"}, "loss": {}}',
+            "model._target_='os.system' is not something colorlab builds",
+        ),
+    ],
+)
+def test_corrupt_onnx_metadata_is_one_line(checkpoints, tmp_path, value, problem):
+    import onnx
+
+    export_onnx(checkpoints["baseline"], tmp_path / "m.onnx")
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    del model.metadata_props[:]
+    model.metadata_props.add(key="colorlab", value=value)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(ColorlabError, match=problem):
+        load_colorizer(tmp_path / "m.onnx", device="cpu")
+
+
+def test_onnxruntime_refusing_a_file_is_one_line_through_colorize(checkpoints, tmp_path):
+    import onnx
+
+    export_onnx(checkpoints["baseline"], tmp_path / "m.onnx")
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    # the weights moved to an external data file that is then lost
+    onnx.save(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.data")
+    (tmp_path / "ext.data").unlink()
+    colourful().save(tmp_path / "p.png")
+    result = run_cli(
+        "colorlab.colorize",
+        f"ckpt={tmp_path / 'ext.onnx'}",
+        f"input={tmp_path / 'p.png'}",
+        f"output={tmp_path / 'out'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("colorlab: error: onnxruntime cannot run")
+        and "Traceback" not in result.stderr
     )

@@ -34,11 +34,10 @@ def test_wheel_ships_the_configs(tmp_path):
 
 
 def test_installed_layout_finds_packaged_conf(tmp_path, monkeypatch):
-    import colorlab.cli.runner
+    import colorlab.configs
 
     package = tmp_path / "colorlab"
     (package / "conf").mkdir(parents=True)
-    (package / "cli").mkdir()
-    monkeypatch.setattr(colorlab.cli.runner, "__file__", str(package / "cli" / "runner.py"))
-    assert colorlab.cli.runner.config_dir() == str(package / "conf")
-    assert Path(colorlab.cli.runner.config_dir()).is_dir()
+    monkeypatch.setattr(colorlab.configs, "__file__", str(package / "configs.py"))
+    assert colorlab.configs.config_dir() == str(package / "conf")
+    assert Path(colorlab.configs.config_dir()).is_dir()

@@ -3,11 +3,12 @@
 __version__ = "0.1.0"
 
 
-def load_colorizer(path, device="auto", size=None, temperature=None):
-    """Load a trained checkpoint for colorizing pictures: see `colorlab.inference.colorizer.load_colorizer`."""
+def load_colorizer(path, device="auto", size=None, temperature=None, trusted=False):
+    """Load a trained checkpoint (or an exported safetensors / ONNX file) for colorizing
+    pictures, safely unless ``trusted``: see `colorlab.inference.colorizer.load_colorizer`."""
     from colorlab.inference.colorizer import load_colorizer as _load
 
-    return _load(path, device=device, size=size, temperature=temperature)
+    return _load(path, device=device, size=size, temperature=temperature, trusted=trusted)
 
 
 __all__ = ["load_colorizer", "__version__"]

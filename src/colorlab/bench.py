@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from colorlab.benchmarks import NEEDS_CHECKPOINT, ROWS, Bench
-from colorlab.cli.runner import config_dir, one_line_errors, run_app
+from colorlab.cli.runner import one_line_errors, run_app
 from colorlab.cli.validation import BENCH_RULES, TRAIN_RULES, validate
+from colorlab.configs import config_dir
 from colorlab.devices import accelerator_device
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference.network import display_name
@@ -89,7 +90,7 @@ def bench(cfg: DictConfig) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     model_speed = None
     with tempfile.TemporaryDirectory(prefix="colorlab-bench-") as scratch:
-        context = Bench(device, run_dir, Path(scratch), cfg.bench.get("ckpt"))
+        context = Bench(device, run_dir, Path(scratch), cfg.bench.get("ckpt"), cfg.trust_checkpoint)
         for name in rows:
             result = ROWS[name](cfg, context)
             if name == "model":

@@ -11,8 +11,9 @@ import hydra
 from omegaconf import DictConfig
 from PIL import Image
 
-from colorlab.cli.runner import config_dir, one_line_errors, run_app
+from colorlab.cli.runner import one_line_errors, run_app
 from colorlab.cli.validation import COLORIZE_RULES, named, validate
+from colorlab.configs import config_dir
 from colorlab.errors import ColorlabError
 from colorlab.inference.colorizer import load_colorizer
 from colorlab.inference.jobs import colorize_files, plan_jobs
@@ -32,7 +33,11 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
     with named("colorize", _TOP_LEVEL):
         jobs = plan_jobs(str(cfg.input), cfg.output, options.suffix or "", options.format)
         colorizer = load_colorizer(
-            cfg.ckpt, device=options.device, size=options.size, temperature=options.temperature
+            cfg.ckpt,
+            device=options.device,
+            size=options.size,
+            temperature=options.temperature,
+            trusted=cfg.trust_checkpoint,
         )
         counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
     large, limit = counts["too_large"], f"colorize.max_megapixels={options.max_megapixels}"

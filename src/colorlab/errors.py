@@ -16,6 +16,12 @@ class ColorlabError(Exception):
     """A mistake in the user's input (config, paths, files); entry points print it as one line."""
 
 
+class UnsafeFileError(ColorlabError):
+    """A file asks for something that could run code when it is read (a pickled object, a
+    config naming a callable colorlab does not build): refused before anything of it is built;
+    no caller may pass over it as a merely unreadable file."""
+
+
 class OptionError(ColorlabError, ValueError):
     """``name=value`` is not allowed, and what is: raised by a constructor or function about
     one of its own arguments (``name``); `within` names it as its caller knows it."""

@@ -15,9 +15,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, ListConfig
 
-from colorlab.cli.runner import config_dir, one_line_errors, refuse_used_dir, run_app
+from colorlab.cli.runner import one_line_errors, refuse_used_dir, run_app
 from colorlab.cli.validation import EVALUATE_RULES, validate
-from colorlab.configs import build
+from colorlab.configs import build, config_dir
 from colorlab.devices import resolve_device
 from colorlab.errors import ColorlabError, check_choice
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
@@ -53,7 +53,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.run_dir)
     check_run_dir(out)
     device = resolve_device(cfg.device)
-    loaded = [load_colorizer(p, device=device, temperature=cfg.temperature) for p in paths]
+    loaded = [
+        load_colorizer(p, device=device, temperature=cfg.temperature, trusted=cfg.trust_checkpoint)
+        for p in paths
+    ]
     labels = row_names(paths, loaded)
     colorizers: dict[str, TrainedColorizer | None] = {GRAY: None, **dict(zip(labels, loaded))}
 

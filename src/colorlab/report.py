@@ -14,8 +14,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from colorlab.cli.runner import config_dir, one_line_errors, refuse_used_dir, run_app
+from colorlab.cli.runner import one_line_errors, refuse_used_dir, run_app
 from colorlab.cli.validation import REPORT_RULES, validate
+from colorlab.configs import config_dir
 from colorlab.data.datamodule import SPLITS
 from colorlab.devices import resolve_device
 from colorlab.errors import ColorlabError, check_choice
@@ -41,6 +42,7 @@ def report(cfg: DictConfig) -> dict:
         num_images=cfg.num_images,
         data=OmegaConf.to_container(cfg.data, resolve=True) if cfg.data else None,
         grid_cell=cfg.grid_cell,
+        trusted=cfg.trust_checkpoint,
     )
     count = sum(row["status"] != "reference" for row in content["runs"])
     print(

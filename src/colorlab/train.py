@@ -17,14 +17,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from colorlab.cli.runner import (
-    config_dir,
     one_line_errors,
     one_line_message,
     refuse_used_dir,
     run_app,
 )
 from colorlab.cli.validation import TRAIN_RULES, check_metric_names, validate
-from colorlab.configs import build, plain
+from colorlab.configs import build, config_dir, plain
 from colorlab.errors import ColorlabError, RunInterrupted
 from colorlab.inference.network import display_name
 from colorlab.training.callbacks import ColorizationSamples
@@ -131,7 +130,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         module = build_module(cfg)
         check_metric_names(cfg, module.logged_metrics())
         if ckpt_path:
-            check_resumable(ckpt_path, module.hparams)
+            check_resumable(ckpt_path, module.hparams, cfg.trust_checkpoint)
         if rank_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -147,7 +146,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             cfg.trainer,
             callbacks=[*callbacks, record],
             logger=loggers or False,
-            plugins=[AtomicCheckpointIO()],
+            plugins=[AtomicCheckpointIO(cfg.trust_checkpoint)],
             **_strategy_for(module, cfg.trainer.get("strategy")),
         )
         check_launchable(trainer)

@@ -1,35 +1,32 @@
-"""The web page of ``colorlab.demo``: upload a photo, pick a checkpoint (and a temperature for a
-classification one), see gray | colorized side by side at the photo's full resolution and
-download it. Built on `colorlab.inference` (``load_colorizer``): no second colorize path.
-
-The page works with no network: Gradio's analytics are off, the theme uses system fonts, and
-the server listens on loopback unless told otherwise.
-"""
+"""What the web page of ``colorlab.demo`` (`colorlab.page`) works with, without Gradio: the
+checkpoints it serves and the colorizers it keeps loaded, the scores of a colour upload
+(strip by strip, so that memory stays bounded whatever the photo's size), the previews the page
+shows and the files each request writes (`ResultFiles`)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from colorlab.color import colorfulness
-from colorlab.data.images import UnreadableImageError
-from colorlab.errors import ColorlabError
-from colorlab.inference.colorizer import TrainedColorizer, as_rgb_image, load_colorizer
+from colorlab.errors import ColorlabError, OptionError
+from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
 
 #: What a checkpoint folder is searched for.
-_PATTERNS = ("best*.ckpt", "last.ckpt", "*.onnx")
+_PATTERNS = ("best*.ckpt", "last.ckpt", "*.safetensors", "*.onnx")
 
 
 def find_checkpoints(paths: list[str]) -> list[Path]:
     """Checkpoint files named by ``paths``: files as they are, folders (runs or sweeps)
-    searched for their best and last checkpoints and ONNX files."""
+    searched for their best and last checkpoints and exported files."""
     found: list[Path] = []
     for item in paths:
         path = Path(item).expanduser()
@@ -40,7 +37,7 @@ def find_checkpoints(paths: list[str]) -> list[Path]:
                 found += sorted(path.rglob(pattern))
         else:
             raise ColorlabError(
-                f"ckpt {path} does not exist; give a checkpoint, an .onnx file or a run folder"
+                f"ckpt {path} does not exist; give a checkpoint, an exported file or a run folder"
             )
     if not found:
         raise ColorlabError(
@@ -52,149 +49,134 @@ def find_checkpoints(paths: list[str]) -> list[Path]:
 class Colorizers:
     """Loaded colorizers, the ``size`` most recently used kept (an LRU)."""
 
-    def __init__(self, device: str, size: int = 3):
-        self.device, self.size = device, size
+    def __init__(self, device: str, size: int = 3, trusted: bool = False):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise OptionError("models_kept", size, "use an integer ≥ 1")
+        self.device, self.size, self.trusted = device, size, trusted
         self._loaded: OrderedDict[Path, TrainedColorizer] = OrderedDict()
+        #: Held while a request uses a colorizer (its temperature is set per request).
+        self.lock = threading.RLock()
 
     def get(self, path: Path) -> TrainedColorizer:
-        if path in self._loaded:
-            self._loaded.move_to_end(path)
-        else:
-            self._loaded[path] = load_colorizer(path, device=self.device)
-            while len(self._loaded) > self.size:
-                self._loaded.popitem(last=False)
-        return self._loaded[path]
+        with self.lock:
+            if path in self._loaded:
+                self._loaded.move_to_end(path)
+            else:
+                self._loaded[path] = load_colorizer(path, device=self.device, trusted=self.trusted)
+                while len(self._loaded) > self.size:
+                    self._loaded.popitem(last=False)
+            return self._loaded[path]
+
+
+#: Rows of a photo scored at a time (bounds the scores' buffers whatever the photo's size).
+STRIP_PIXELS = 250_000
+#: The slider and the truth show previews of at most this many pixels; the download keeps the
+#: full resolution.
+PREVIEW_PIXELS = 2_000_000
+#: A request's files are removed once the same session has made a newer request this many
+#: seconds ago (a client may still be fetching them), when the session ends, and at exit.
+RESULT_GRACE_S = 30.0
+
+
+def _strips(picture: Image.Image):
+    """A picture as float64 H'×W×3 arrays of consecutive rows, about `STRIP_PIXELS` each."""
+    rows = max(1, STRIP_PIXELS // max(1, picture.width))
+    for r0 in range(0, picture.height, rows):
+        yield np.asarray(
+            picture.crop((0, r0, picture.width, min(r0 + rows, picture.height))), np.float64
+        )
+
+
+class _Colourfulness:
+    """`colorlab.color.colorfulness`, accumulated over strips of one picture."""
+
+    def __init__(self) -> None:
+        self.n, self.sums = 0, np.zeros(4)  # Σrg, Σyb, Σrg², Σyb²
+
+    def add(self, rgb: np.ndarray) -> None:
+        r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+        rg, yb = np.abs(r - g), np.abs(0.5 * (r + g) - b)
+        self.n += rg.size
+        self.sums += (rg.sum(), yb.sum(), np.square(rg).sum(), np.square(yb).sum())
+
+    def value(self) -> float:
+        mean_rg, mean_yb, square_rg, square_yb = self.sums / max(1, self.n)
+        spread = max(0.0, square_rg - mean_rg**2) + max(0.0, square_yb - mean_yb**2)
+        return float(np.sqrt(spread) + 0.3 * np.sqrt(mean_rg**2 + mean_yb**2))
 
 
 def picture_colorfulness(picture: Image.Image) -> float:
-    """`colorlab.color.colorfulness` of an 8-bit RGB picture."""
-    return float(
-        colorfulness(torch.from_numpy(np.asarray(picture)).permute(2, 0, 1)[None] / 255.0)[0]
-    )
+    """`colorlab.color.colorfulness` of an 8-bit RGB picture, strip by strip."""
+    total = _Colourfulness()
+    for strip in _strips(picture):
+        total.add(strip)
+    return total.value()
 
 
 def photo_scores(colorized: Image.Image, truth: Image.Image, truth_colorfulness: float) -> str:
-    """PSNR (dB, on 8-bit RGB) and ΔCF of a colorized photo against its colour original."""
-    a = np.asarray(colorized, np.float64)
-    b = np.asarray(truth, np.float64)
-    mse = np.mean((a - b) ** 2)
+    """PSNR (dB, on 8-bit RGB) and ΔCF of a colorized photo against its colour original,
+    strip by strip."""
+    squared, pixels, colourfulness = 0.0, 0, _Colourfulness()
+    for a, b in zip(_strips(colorized), _strips(truth), strict=True):
+        squared += float(np.square(a - b).sum())
+        pixels += a.size
+        colourfulness.add(a)
+    mse = squared / max(1, pixels)
     psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
-    cf = [picture_colorfulness(colorized), truth_colorfulness]
+    cf = [colourfulness.value(), truth_colorfulness]
     return f"PSNR {psnr:.2f} dB · colourfulness {cf[0]:.1f} (photo {cf[1]:.1f}, ΔCF {abs(cf[0] - cf[1]):.1f})"
 
 
-def build_page(
-    checkpoints: list[Path],
-    colorizers: Colorizers,
-    examples: list[Path],
-    max_megapixels: float,
-    output_dir: Path,
-) -> Any:
-    """The Gradio Blocks of the page (not launched)."""
-    import gradio as gr
+def preview(picture: Image.Image) -> Image.Image:
+    """``picture`` itself where it has at most `PREVIEW_PIXELS`, else a smaller copy."""
+    pixels = picture.width * picture.height
+    if pixels <= PREVIEW_PIXELS:
+        return picture
+    scale = (PREVIEW_PIXELS / pixels) ** 0.5
+    size = (max(1, int(picture.width * scale)), max(1, int(picture.height * scale)))
+    return picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
-    labels: dict[str, Path] = {}
-    for path in checkpoints:  # labelled as evaluate labels its rows, the file where ambiguous
-        label = colorizers.get(path).label
-        labels[label if label not in labels else f"{label} ({path.name})"] = path
-    first = next(iter(labels))
 
-    def temperature_control(label: str) -> dict:
-        colorizer = colorizers.get(labels[label])
-        if colorizer.head_kind != "classification":
-            return gr.update(
-                interactive=False, label="temperature (classification checkpoints only)"
-            )
-        return gr.update(
-            interactive=True, value=colorizer.net.head.temperature, label="temperature"
-        )
+class ResultFiles:
+    """The files each request wrote, in a folder of its own under ``root``, removed when its
+    session has moved on (`RESULT_GRACE_S` after a newer request), when the session ends
+    (`forget`) and at exit (`clear`)."""
 
-    def colorize(photo: str | None, label: str = first, temperature: float | None = None):
-        """Colorize one photo: (gray, colorized) for the slider, the PNG, a line of text and,
-        for a colour upload, the photo itself (its truth)."""
-        if photo is None:
-            return None, None, "Upload a photo first.", None
-        name = Path(photo).name
-        try:
-            with Image.open(photo) as probe:
-                megapixels = probe.width * probe.height / 1e6
-            if megapixels > max_megapixels:
-                return (
-                    None,
-                    None,
-                    (
-                        f"**{name}** has {megapixels:.1f} megapixels, more than "
-                        f"colorize.max_megapixels={max_megapixels:g}: not colorized."
-                    ),
-                    None,
-                )
-            picture = as_rgb_image(photo)
-        except (UnreadableImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-            reason = getattr(error, "reason", None) or str(error)
-            return None, None, f"**Cannot read {name}**: {reason}. Try another photo.", None
-        colorizer = colorizers.get(labels[label if label in labels else first])
-        if colorizer.head_kind == "classification" and temperature is not None:
-            colorizer.temperature = float(temperature)
-        else:
-            colorizer.temperature = None
-        colorized = colorizer.colorize(picture)
-        gray = picture.convert("L").convert("RGB")
-        target = Path(tempfile.mkdtemp(dir=output_dir)) / f"{Path(name).stem}_colorized.png"
-        colorized.save(target)
-        text = f"{colorizer.label} · {colorized.width}×{colorized.height}"
-        if colorizer.temperature is not None:
-            text += f" · temperature {colorizer.temperature:g}"
-        truth_colorfulness = picture_colorfulness(picture)
-        truth = picture if truth_colorfulness > 1 else None  # a colour upload: score against it
-        if truth is not None:
-            text += " · " + photo_scores(colorized, picture, truth_colorfulness)
-        return (gray, colorized), str(target), text, truth
+    def __init__(self, root: Path, grace_s: float = RESULT_GRACE_S):
+        self.root, self.grace_s = root, grace_s
+        self._sessions: dict[str, list[tuple[Path, float]]] = {}
+        self._lock = threading.Lock()
 
-    theme = gr.themes.Default(
-        font=["ui-sans-serif", "system-ui", "sans-serif"],
-        font_mono=["ui-monospace", "Consolas", "monospace"],
-    )
-    with gr.Blocks(analytics_enabled=False, title="colorlab") as page:
-        gr.Markdown("# colorlab\nUpload a photo (a colour one is taken as its lightness).")
-        with gr.Row():
-            with gr.Column():
-                # a file, not gr.Image: an upload Gradio could not decode would fail before
-                # colorize could say so in the page
-                photo = gr.File(
-                    type="filepath", label="photo (any image Pillow reads)", elem_id="photo"
-                )
-                checkpoint = gr.Dropdown(
-                    list(labels), value=first, label="checkpoint", elem_id="checkpoint"
-                )
-                temperature = gr.Slider(
-                    0.05, 1.0, value=0.38, step=0.01, label="temperature", elem_id="temperature"
-                )
-                run = gr.Button("Colorize", variant="primary", elem_id="colorize")
-            with gr.Column():
-                result = gr.ImageSlider(
-                    label="gray | colorized", type="pil", format="png", elem_id="result"
-                )
-                download = gr.File(label="full-resolution PNG", elem_id="download")
-                info = gr.Markdown(elem_id="info")
-                truth = gr.Image(
-                    label="the photo in colour (colour uploads)",
-                    type="pil",
-                    interactive=False,
-                    format="png",
-                    elem_id="truth",
-                )
-        if examples:
-            gr.Examples([[str(p)] for p in examples], inputs=[photo], label="examples")
-        run.click(
-            colorize,
-            [photo, checkpoint, temperature],
-            [result, download, info, truth],
-            api_name="colorize",
-        )
-        checkpoint.change(temperature_control, [checkpoint], [temperature], api_name=False)
-        page.load(temperature_control, [checkpoint], [temperature], api_name=False)
-    page.theme_for_launch = theme
-    return page
+    def new_folder(self, session: str) -> Path:
+        """A fresh folder for one request of ``session``; older folders of that session
+        superseded more than the grace period ago are removed."""
+        folder = Path(tempfile.mkdtemp(dir=self.root))
+        now = time.monotonic()
+        with self._lock:
+            held = self._sessions.setdefault(session, [])
+            # each earlier folder was superseded when the next one was made
+            kept = []
+            for index, (old, made) in enumerate(held):
+                superseded = held[index + 1][1] if index + 1 < len(held) else now
+                if now - superseded >= self.grace_s:
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    kept.append((old, made))
+            self._sessions[session] = [*kept, (folder, now)]
+        return folder
+
+    def forget(self, session: str) -> None:
+        """Remove every folder of ``session`` (its page was closed)."""
+        with self._lock:
+            for folder, _ in self._sessions.pop(session, []):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def clear(self) -> None:
+        """Remove every folder (the server stops)."""
+        with self._lock:
+            for session in list(self._sessions):
+                for folder, _ in self._sessions.pop(session):
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 def example_scenes(folder: Path, count: int = 4, size: int = 256) -> list[Path]:

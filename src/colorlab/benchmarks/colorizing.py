@@ -67,7 +67,7 @@ def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     it the decode+encode floor of the same files on all cores (``vs_floor``) and the network
     alone (``network_images_per_s``), the two bounds of colorize's speed."""
     options = cfg.bench
-    colorizer = load_colorizer(bench.ckpt, device=bench.device)
+    colorizer = load_colorizer(bench.ckpt, device=bench.device, trusted=bench.trusted)
     jobs, seconds = _time_colorize(colorizer, cfg, bench, "colorized")
     speed = len(jobs) / seconds
     floor = decode_encode_floor(jobs, default_threads())
@@ -108,11 +108,14 @@ def onnx_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
 
     exported = bench.scratch / "bench.onnx"
     if not exported.exists():
-        export_onnx(bench.ckpt, exported)
+        export_onnx(bench.ckpt, exported, trusted=bench.trusted)
     onnx = load_colorizer(exported, device="cpu")
     jobs, seconds = _time_colorize(onnx, cfg, bench, "colorized-onnx")
     torch_jobs, torch_seconds = _time_colorize(
-        load_colorizer(bench.ckpt, device="cpu"), cfg, bench, "colorized-torch"
+        load_colorizer(bench.ckpt, device="cpu", trusted=bench.trusted),
+        cfg,
+        bench,
+        "colorized-torch",
     )
     return {
         "images_per_s": len(jobs) / seconds,
@@ -146,6 +149,7 @@ def memory_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
         f"output={work / 'large-out'}",
         f"colorize.device={bench.device.type}",
         f"colorize.max_megapixels={max(179, 2 * megapixels)}",
+        f"trust_checkpoint={str(bench.trusted).lower()}",
     ]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)

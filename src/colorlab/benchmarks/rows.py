@@ -15,12 +15,14 @@ from omegaconf import DictConfig
 @dataclass
 class Bench:
     """What the rows of one ``colorlab.bench`` run share: the device, folders, the checkpoint
-    the colorize rows use (``bench.ckpt``, or the one the epoch row trained)."""
+    the colorize rows use (``bench.ckpt``, or the one the epoch row trained) and whether it
+    may be unpickled in full (``trust_checkpoint``)."""
 
     device: torch.device
     run_dir: Path
     scratch: Path
     ckpt: str | None = None
+    trusted: bool = False
 
 
 Row = Callable[[DictConfig, Bench], dict[str, Any]]

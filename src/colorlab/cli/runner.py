@@ -34,23 +34,6 @@ SWEEP_PLUGIN_CONFIGS = (
 )
 
 
-def config_dir() -> str:
-    """Absolute path of the configuration folder.
-
-    An installed wheel carries it as ``colorlab/conf``; an editable checkout uses the
-    repository's ``conf/``.
-    """
-    packaged = Path(__file__).resolve().parents[1] / "conf"
-    if packaged.is_dir():
-        return str(packaged)
-    checkout = Path(__file__).resolve().parents[3] / "conf"
-    if checkout.is_dir():
-        return str(checkout)
-    raise ColorlabError(
-        f"colorlab's configuration folder is missing (looked in {packaged} and {checkout})"
-    )
-
-
 def refuse_used_dir(folder: Path, outputs: tuple[str, ...], what: str, hint: str) -> None:
     """Raise a `ColorlabError` if ``folder`` already holds any of ``outputs`` (files or
     folders an earlier ``what`` wrote there): nothing another run made is overwritten."""

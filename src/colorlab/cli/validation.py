@@ -4,6 +4,7 @@ work starts, each failure a `ColorlabError` naming the key, the value and what i
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ def _duration(value: object) -> bool:
     return False
 
 
+#: Every entry point that opens a checkpoint: ``trust_checkpoint=true`` unpickles it in full.
+TRUST_RULES = (Rule("trust_checkpoint", _boolean, "true or false"),)
+
 #: Keys common to train, evaluate and colorize's data section.
 DATA_RULES = (
     Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels)"),
@@ -100,6 +104,7 @@ TRAIN_RULES = (
     Rule("callbacks.samples.table_size", _integer(0, 1024), "an integer from 0 to 1024", True),
     Rule("callbacks.samples.every_n_epochs", _integer(1), "an integer ≥ 1", True),
     *DATA_RULES,
+    *TRUST_RULES,
 )
 
 EVALUATE_RULES = (
@@ -110,6 +115,7 @@ EVALUATE_RULES = (
     Rule("lpips", _boolean, "true or false"),
     Rule("lpips_net", lambda v: v in LPIPS_NETS, "one of " + ", ".join(LPIPS_NETS)),
     *DATA_RULES,
+    *TRUST_RULES,
 )
 
 REPORT_RULES = (
@@ -118,6 +124,7 @@ REPORT_RULES = (
     Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels) or null", True),
     Rule("data.batch_size", _integer(1, 65536), "an integer ≥ 1"),
     Rule("data.num_workers", _integer(0, 256), "an integer ≥ 0"),
+    *TRUST_RULES,
 )
 
 COLORIZE_RULES = (
@@ -125,8 +132,23 @@ COLORIZE_RULES = (
     Rule("colorize.size", _integer(8, 4096), "an integer from 8 to 4096 or null", True),
     Rule("colorize.temperature", _number(0, 10), "a number in (0, 10] or null", True),
     Rule("colorize.max_megapixels", _number(0), "a number > 0 (megapixels)"),
+    *TRUST_RULES,
 )
 
+DEMO_RULES = (
+    Rule("demo.port", _integer(1, 65535), "a port number from 1 to 65535"),
+    Rule("demo.share", _boolean, "true or false"),
+    Rule("demo.models_kept", _integer(1, 64), "an integer from 1 to 64 (models in memory)"),
+    Rule("demo.queue_size", _integer(1, 10_000), "an integer ≥ 1 (requests waiting)"),
+    Rule("colorize.max_megapixels", _number(0), "a number > 0 (megapixels)"),
+    *TRUST_RULES,
+)
+
+EXPORT_RULES = (
+    Rule("export.opset", _integer(17, 1000), "an integer ≥ 17"),
+    Rule("export.temperature", _number(0, 10), "a number in (0, 10] or null", True),
+    *TRUST_RULES,
+)
 
 BENCH_RULES = (
     Rule("bench.rows", lambda v: len(v) > 0, "a non-empty list of rows, e.g. [model,train]"),
@@ -141,13 +163,28 @@ BENCH_RULES = (
 
 
 def validate(cfg: DictConfig, rules: tuple[Rule, ...]) -> None:
-    """Check every rule whose key the config has; raise on the first value that breaks one."""
+    """Check that no value is NaN or infinite, then every rule whose key the config has;
+    raise on the first value that breaks one."""
+    check_finite(OmegaConf.to_container(cfg, resolve=False))
     for rule in rules:
         value = OmegaConf.select(cfg, rule.key, default=_MISSING, throw_on_resolution_failure=False)
         if value is _MISSING or (value is None and rule.optional):
             continue
         if not rule.check(value):
             raise ColorlabError(f"{rule.key}={value!r} is not allowed; use {rule.allowed}")
+
+
+def check_finite(config: object, key: str = "") -> None:
+    """A `ColorlabError` naming the first key (at any depth) whose value is NaN or ±infinity:
+    no option of colorlab means anything with them (a NaN weight trains a NaN network)."""
+    if isinstance(config, float) and not math.isfinite(config):
+        raise ColorlabError(f"{key}={config!r} is not allowed; use a finite number")
+    if isinstance(config, dict):
+        for name, value in config.items():
+            check_finite(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(config, list):
+        for index, value in enumerate(config):
+            check_finite(value, f"{key}[{index}]")
 
 
 def check_metric_names(cfg: DictConfig, logged: list[str]) -> None:

@@ -157,13 +157,16 @@ def load_colorizer(
     device: str | torch.device = "auto",
     size: int | None = None,
     temperature: float | None = None,
+    trusted: bool = False,
 ) -> TrainedColorizer:
-    """Load a colorlab checkpoint (it holds its own config), or an ONNX file written by
-    ``colorlab.export`` (run by onnxruntime), for inference; see `TrainedColorizer` for
-    ``size`` and ``temperature``."""
+    """Load a colorlab checkpoint (it holds its own config), a safetensors or an ONNX file
+    written by ``colorlab.export`` (ONNX run by onnxruntime), for inference; see
+    `TrainedColorizer` for ``size`` and ``temperature``. Files are read so that they cannot
+    run code (`colorlab.loading`); ``trusted=True`` unpickles a checkpoint in full, for a file
+    whose author you trust."""
     device = resolve_device(device)
     if Path(path).suffix.lower() == ".onnx":
         from colorlab.inference.onnx import load_onnx_network
 
         return TrainedColorizer(load_onnx_network(path, device), device, size, temperature)
-    return TrainedColorizer(load_network(path, device), device, size, temperature)
+    return TrainedColorizer(load_network(path, device, trusted), device, size, temperature)

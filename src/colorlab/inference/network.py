@@ -12,9 +12,9 @@ from hydra.utils import get_class
 
 from colorlab.configs import build
 from colorlab.errors import ColorlabError
+from colorlab.loading import load_weights, model_without_download, read_checkpoint
 from colorlab.losses import ColorizationLoss, loss_name
 from colorlab.models import ColorizerBase, model_name
-from colorlab.training.backward_compat import load_weights, model_without_download, read_checkpoint
 
 
 def display_name(model: dict[str, Any], loss: dict[str, Any]) -> str:
@@ -33,17 +33,19 @@ def checkpoint_label(path: str | Path, model: dict[str, Any], loss: dict[str, An
 
 @dataclass
 class TrainedNetwork:
-    """A network ready for inference, and what its checkpoint says about it."""
+    """A network ready for inference, and what its file says about it (an exported file keeps
+    the label of the checkpoint it came from: ``stored_label``)."""
 
     net: ColorizerBase
     image_size: int
     model: dict[str, Any]
     loss: dict[str, Any]
     path: Path
+    stored_label: str = ""
 
     @property
     def label(self) -> str:
-        return checkpoint_label(self.path, self.model, self.loss)
+        return self.stored_label or checkpoint_label(self.path, self.model, self.loss)
 
 
 def head_of(loss: dict[str, Any]) -> dict[str, Any]:
@@ -58,15 +60,23 @@ def head_of(loss: dict[str, Any]) -> dict[str, Any]:
     return loss_class.head_for(**{k: v for k, v in loss.items() if not k.startswith("_")})
 
 
-def load_network(path: str | Path, device: str | torch.device = "cpu") -> TrainedNetwork:
-    """The network of checkpoint ``path`` on ``device``, in eval mode. A frozen pretrained
-    backbone comes back from the checkpoint, never from a download."""
-    hparams, state_dict = read_checkpoint(path, device)
+def load_network(
+    path: str | Path, device: str | torch.device = "cpu", trusted: bool = False
+) -> TrainedNetwork:
+    """The network of checkpoint (or colorlab safetensors file) ``path`` on ``device``, in
+    eval mode, read safely (`colorlab.loading`; ``trusted`` unpickles in full). A frozen
+    pretrained backbone comes back from the file, never from a download."""
+    hparams, state_dict = read_checkpoint(path, device, trusted)
     model = model_without_download(hparams["model"])
     net = build(model, "model", head=head_of(dict(hparams["loss"])))
     weights = {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
     load_weights(net, weights, path)
     image_size = int(hparams.get("image_size") or net.native_size)
     return TrainedNetwork(
-        net.to(device).eval(), image_size, dict(hparams["model"]), dict(hparams["loss"]), Path(path)
+        net.to(device).eval(),
+        image_size,
+        dict(hparams["model"]),
+        dict(hparams["loss"]),
+        Path(path),
+        str(hparams.get("label") or ""),
     )

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from colorlab.color import check_temperature
-from colorlab.errors import ColorlabError
+from colorlab.configs import check_targets
+from colorlab.errors import ColorlabError, first_line
 from colorlab.inference.network import TrainedNetwork, load_network
 
 #: The ONNX operator set the export writes (17: LayerNormalization, dynamic Resize).
@@ -39,13 +40,17 @@ class _PredictionPath(nn.Module):
 
 
 def export_onnx(
-    ckpt: str | Path, output: str | Path, temperature: float | None = None, opset: int = OPSET
+    ckpt: str | Path,
+    output: str | Path,
+    temperature: float | None = None,
+    opset: int = OPSET,
+    trusted: bool = False,
 ) -> dict[str, Any]:
     """Export checkpoint ``ckpt`` to ONNX file ``output``; returns the metadata written.
     A network that cannot be exported is a `ColorlabError` naming what failed."""
     import onnx
 
-    network = load_network(ckpt, "cpu")
+    network = load_network(ckpt, "cpu", trusted)
     net = network.net
     classification = hasattr(net.head, "temperature")
     if temperature is not None:
@@ -109,7 +114,13 @@ class OnnxNetwork:
             and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
         ):
             providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        except Exception as error:  # noqa: BLE001 - onnxruntime's refusals (external data …)
+            raise ColorlabError(
+                f"onnxruntime cannot run {path} ({type(error).__name__}: {first_line(error)}); "
+                "export it again with python -m colorlab.export"
+            ) from error
         self.multiple = int(metadata["multiple"])
         self.head = _Head(metadata.get("temperature"))
         self.path = path
@@ -135,27 +146,55 @@ class OnnxNetwork:
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """The ``colorlab`` metadata of an exported file (`ColorlabError` if it has none)."""
+    """The ``colorlab`` metadata of an exported file, checked (`ColorlabError` if it has
+    none, or if it is corrupt: not JSON, a field missing or of the wrong kind, a config naming
+    a target colorlab does not build)."""
     import onnx
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # noqa: BLE001
-        raise ColorlabError(f"cannot read {path} as an ONNX file: {error}") from error
-    for prop in model.metadata_props:
-        if prop.key == "colorlab":
-            return json.loads(prop.value)
-    raise ColorlabError(f"{path} is not an ONNX file exported by colorlab.export")
+        raise ColorlabError(f"cannot read {path} as an ONNX file: {first_line(error)}") from error
+    found = [prop.value for prop in model.metadata_props if prop.key == "colorlab"]
+    if not found:
+        raise ColorlabError(f"{path} is not an ONNX file exported by colorlab.export")
+    try:
+        metadata = json.loads(found[0])
+    except json.JSONDecodeError as error:
+        raise ColorlabError(f"{path}: its colorlab metadata is corrupt ({error})") from error
+    problem = _metadata_problem(metadata)
+    if problem:
+        raise ColorlabError(
+            f"{path}: its colorlab metadata is corrupt ({problem}); export it again"
+        )
+    for group in ("model", "loss"):
+        check_targets(metadata[group], group, path)
+    return metadata
 
 
-class ExportedNetwork(TrainedNetwork):
-    """A `TrainedNetwork` read from an ONNX file; labelled as the checkpoint it came from."""
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
-    exported_label: str = ""
 
-    @property
-    def label(self) -> str:
-        return self.exported_label or super().label
+def _metadata_problem(metadata: Any) -> str | None:
+    """What is wrong with an exported file's metadata, or None."""
+    if not isinstance(metadata, dict):
+        return "not a mapping"
+    for key in ("image_size", "multiple"):
+        if not _positive_int(metadata.get(key)):
+            return f"{key}={metadata.get(key)!r}, not a positive integer"
+    for key in ("model", "loss"):
+        if not isinstance(metadata.get(key), dict):
+            return f"{key} is not a config mapping"
+    if not isinstance(metadata.get("label", ""), str):
+        return "label is not text"
+    temperature = metadata.get("temperature")
+    if temperature is not None:
+        try:
+            check_temperature(temperature)
+        except ValueError as error:
+            return first_line(error)
+    return None
 
 
 def load_onnx_network(path: str | Path, device: torch.device) -> TrainedNetwork:
@@ -164,12 +203,11 @@ def load_onnx_network(path: str | Path, device: torch.device) -> TrainedNetwork:
     if not path.is_file():
         raise ColorlabError(f"ONNX file {path} does not exist")
     metadata = read_metadata(path)
-    network = ExportedNetwork(
+    return TrainedNetwork(
         OnnxNetwork(path, metadata, device),  # type: ignore[arg-type]
         int(metadata["image_size"]),
         metadata["model"],
         metadata["loss"],
         path,
+        metadata.get("label", ""),
     )
-    network.exported_label = metadata["label"]
-    return network

@@ -10,6 +10,7 @@ Batches follow `colorlab.data.transforms.prepare_batch`: ``{"L": B×1×H×W in [
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,8 +26,13 @@ HeadSpec = dict[str, Any]
 
 
 def check_weight(name: str, weight: object) -> float:
-    """``weight`` as a float; `OptionError` unless it is a number ≥ 0."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+    """``weight`` as a float; `OptionError` unless it is a finite number ≥ 0 (NaN and infinity are not)."""
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, (int, float))
+        or not math.isfinite(weight)
+        or weight < 0
+    ):
         raise OptionError(name, weight, "use a number ≥ 0 (0 = off)")
     return float(weight)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from colorlab.configs import build
-from colorlab.errors import ColorlabError
+from colorlab.configs import build, check_targets
+from colorlab.errors import ColorlabError, UnsafeFileError
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
 from colorlab.inference.evaluation import GRAY, evaluate_colorizers
@@ -37,6 +37,7 @@ def write_report(
     num_images: int = 6,
     data: dict[str, Any] | None = None,
     grid_cell: int | None = None,
+    trusted: bool = False,
 ) -> dict[str, Any]:
     """Read ``runs`` (run or sweep folders), score each run's best checkpoint on the same
     photos of ``split``, and write report.html, report.md, report.json, comparison.jpg and
@@ -46,13 +47,14 @@ def write_report(
         data: settings laid over the runs' own data config (e.g. ``image_size``, ``root``;
             None values keep the run's).
         grid_cell: the grid's cell size in pixels (None: `labelled_grid`'s, at least 256).
+        trusted: unpickle the runs' checkpoints in full (`colorlab.loading`).
 
     Returns:
         report.json's content: ``runs`` (the table's rows), ``override_keys``, ``curves``
         (metric -> run label -> (epoch, value) pairs) and ``grid`` (its column titles).
     """
     found = find_runs(list(runs))
-    colorizers = _load(found, device)
+    colorizers = _load(found, device, trusted)
     test: dict[str, dict[str, float]] = {}
     gray = None
     grid_rows: list = []
@@ -111,15 +113,17 @@ def write_report(
     return report
 
 
-def _load(runs: list[Run], device: torch.device) -> dict[str, TrainedColorizer]:
+def _load(runs: list[Run], device: torch.device, trusted: bool) -> dict[str, TrainedColorizer]:
     """label -> colorizer of each run with a checkpoint (a checkpoint that cannot be read is
-    noted on its run and left out)."""
+    noted on its run and left out; one refused as unsafe stops the report)."""
     colorizers = {}
     for run in runs:
         if run.checkpoint is None:
             continue
         try:
-            colorizers[run.label] = load_colorizer(run.checkpoint, device=device)
+            colorizers[run.label] = load_colorizer(run.checkpoint, device=device, trusted=trusted)
+        except UnsafeFileError:
+            raise
         except ColorlabError as error:
             run.record["error"] = f"cannot read {run.checkpoint.name}: {error}"
             log.warning("%s: %s", run.folder, run.record["error"])
@@ -128,10 +132,12 @@ def _load(runs: list[Run], device: torch.device) -> dict[str, TrainedColorizer]:
 
 def _data_config(runs: list[Run], overrides: dict[str, Any]) -> dict[str, Any]:
     """The data config of the first run that has one, with ``overrides`` laid over it, one
-    pass streamed (no cache, no flip)."""
+    pass streamed (no cache, no flip); its targets checked (`check_targets`: a run folder is
+    a file someone may hand over)."""
     for run in runs:
         config = run.config.get("data")
         if isinstance(config, dict) and "_target_" in config:
+            check_targets(config, "data", run.folder / "config.yaml")
             merged = {**config, "cache": "none", "flip": False}
             merged.update({k: v for k, v in overrides.items() if v is not None})
             return merged

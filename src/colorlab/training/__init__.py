@@ -1,8 +1,8 @@
 """Training: the LightningModule (`module`), the callbacks (`callbacks`), writing and reading
-checkpoints (`checkpoints`, `backward_compat`), experiment loggers (`loggers`), which rank
+checkpoints (`checkpoints`; reading them is `colorlab.loading`), experiment loggers (`loggers`), which rank
 writes (`distributed`) and Optuna searches (`search`).
 
 Import from the modules themselves (``from colorlab.training.module import
-ColorizationModule``): this package imports nothing, so that inference, which reads
-checkpoints through `backward_compat`, does not load Lightning.
+ColorizationModule``): this package imports nothing, so that importing one of its modules
+loads only what that module needs.
 """

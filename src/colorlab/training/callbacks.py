@@ -17,7 +17,7 @@ from rich.progress import track
 
 from colorlab.color import gray_rgb
 from colorlab.data.transforms import prepare_batch
-from colorlab.errors import OptionError
+from colorlab.errors import ColorlabError, OptionError
 from colorlab.metrics import PER_IMAGE_METRICS, per_image_metrics
 from colorlab.pictures import labelled_grid, side_by_side, to_pil
 
@@ -195,4 +195,29 @@ class BackboneThaw(L.Callback):
                 backbone.train(pl_module.training)
                 log.info(
                     "epoch %d: fine-tuning the %s backbone", trainer.current_epoch, backbone.name
+                )
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    """Ends a run whose loss became NaN or infinite with one line naming the epoch, before the
+    checkpoint callbacks (which Lightning runs last) could keep that epoch as the best one.
+    Reads the epoch means Lightning already reduced: no host sync per step."""
+
+    KEYS = ("train/loss", "val/loss")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: L.Trainer) -> None:
+        for key in self.KEYS:
+            value = trainer.callback_metrics.get(key)
+            if value is not None and not torch.isfinite(torch.as_tensor(value)).all():
+                raise ColorlabError(
+                    f"{key} became {float(value)} in epoch {trainer.current_epoch}: the run is "
+                    "stopped and that epoch is not kept as a checkpoint; lower optimizer.lr or "
+                    "the loss weights, or resume from an earlier last.ckpt"
                 )

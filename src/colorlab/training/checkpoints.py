@@ -1,7 +1,7 @@
 """Writing checkpoints so that none is ever lost: atomic writes from a background thread,
 ``last.ckpt`` = the last epoch, a resumable checkpoint when a run is interrupted (SIGTERM,
 Ctrl-C), and the check that a checkpoint can resume a run. Reading them (and the upgrades of
-earlier versions' checkpoints) is `colorlab.training.backward_compat`."""
+earlier versions' checkpoints) is `colorlab.loading`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 
 from colorlab.errors import ColorlabError
 from colorlab.files import write_failure, written_atomically
-from colorlab.training.backward_compat import read_checkpoint
+from colorlab.loading import SAFETENSORS, load_checkpoint, read_checkpoint
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -50,10 +50,17 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         ) from error
 
 
-def check_resumable(path: str | Path, hparams: dict[str, Any]) -> None:
+def check_resumable(path: str | Path, hparams: dict[str, Any], trusted: bool = False) -> None:
     """Raise a `ColorlabError` unless the checkpoint at ``path`` can resume a run configured
-    with ``hparams`` (the module's): the same model, loss and optimizer."""
-    saved = read_checkpoint(path)[0]
+    with ``hparams`` (the module's): the same model, loss and optimizer, and the same
+    adversarial critic (on or off, its mode), whose weights and optimizer the checkpoint
+    holds or lacks."""
+    if Path(path).suffix.lower() == SAFETENSORS:
+        raise ColorlabError(
+            f"ckpt_path={path} holds weights only (safetensors), not a run's state; resume from "
+            "the run's .ckpt file"
+        )
+    saved = read_checkpoint(path, trusted=trusted)[0]
     for group in ("model", "loss", "optimizer"):
         then = _target(saved.get(group))
         now = _target(hparams.get(group))
@@ -63,6 +70,13 @@ def check_resumable(path: str | Path, hparams: dict[str, Any]) -> None:
                 f"with the same {group} (see {Path(path).parent.parent / 'config.yaml'}) or start "
                 "a new run without ckpt_path"
             )
+    then, now = _critic(saved.get("loss")), _critic(hparams.get("loss"))
+    if then != now:
+        raise ColorlabError(
+            f"ckpt_path={path} was trained {then}, this run is configured {now}; resume with the "
+            f"same loss.adversarial_weight (on or off) and loss.adversarial_mode (see "
+            f"{Path(path).parent.parent / 'config.yaml'}) or start a new run without ckpt_path"
+        )
 
 
 def _target(config: Any) -> str:
@@ -72,8 +86,18 @@ def _target(config: Any) -> str:
     return f"{config.get('_target_', 'nothing')}{kind}"
 
 
+def _critic(loss: Any) -> str:
+    """Whether a loss config trains an adversarial critic, and in which mode, in words."""
+    loss = dict(loss or {})
+    if not loss.get("adversarial_weight"):
+        return "without an adversarial critic (loss.adversarial_weight=0)"
+    return f"with an adversarial critic (loss.adversarial_mode={loss.get('adversarial_mode', 'hinge')})"
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, writing through `atomic_torch_save`.
+    """Lightning's checkpoint writer, writing through `atomic_torch_save`, and its reader (a
+    resume, the test of the best checkpoint) reading through `colorlab.loading`'s safe reader
+    (``trusted``: in full).
 
     The tensors are copied to host memory at once and the file is written by one background
     thread, so that training goes on meanwhile. Removing
@@ -81,10 +105,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     and a write error is raised at the next save, removal or teardown.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, trusted: bool = False) -> None:
         super().__init__()
+        self.trusted = trusted
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        # weights_only is Lightning's guess; colorlab's reader decides (weights only, unless
+        # the user trusts the file)
+        self.wait()  # a checkpoint this run is still writing (the best, tested after fit)
+        return load_checkpoint(path, map_location or "cpu", self.trusted)
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None

@@ -16,14 +16,14 @@ from torch import Tensor
 from colorlab.color import to_rgb
 from colorlab.configs import build
 from colorlab.errors import OptionError
-from colorlab.losses import Batch, ColorizationLoss
-from colorlab.metrics import ColorizationMetrics, seed_accuracy
-from colorlab.training.backward_compat import (
+from colorlab.loading import (
     load_weights,
     model_without_download,
     read_checkpoint,
 )
-from colorlab.training.callbacks import BackboneThaw, ColourPrior
+from colorlab.losses import Batch, ColorizationLoss
+from colorlab.metrics import ColorizationMetrics, seed_accuracy
+from colorlab.training.callbacks import BackboneThaw, ColourPrior, StopOnNonFiniteLoss
 
 #: ``compile=``: true (= default) or a `torch.compile` mode.
 COMPILE_MODES = (True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -208,8 +208,9 @@ class ColorizationModule(L.LightningModule):
 
     # -- set-up --------------------------------------------------------------------------
     def configure_callbacks(self) -> list[L.Callback]:
-        """The colour prior for a loss that needs one, the thaw of a backbone that has one."""
-        callbacks: list[L.Callback] = []
+        """The stop on a non-finite loss, the colour prior for a loss that needs one, the thaw
+        of a backbone that has one."""
+        callbacks: list[L.Callback] = [StopOnNonFiniteLoss()]
         if self.loss_fn.needs_prior:
             callbacks.append(ColourPrior())
         if any(b.unfreeze_at is not None for b in self.net.backbones()):
@@ -287,12 +288,13 @@ class ColorizationModule(L.LightningModule):
     # -- loading -------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, map_location: str | torch.device = "cpu"
+        cls, path: str | Path, map_location: str | torch.device = "cpu", trusted: bool = False
     ) -> ColorizationModule:
         """Rebuild a trained module from a checkpoint file alone (earlier colorlab versions'
-        too). A frozen pretrained backbone is restored from the checkpoint, never downloaded
-        again. Raises `ColorlabError` for a missing, corrupt or foreign file."""
-        hparams, state_dict = read_checkpoint(path, map_location)
+        too), read safely (`colorlab.loading`; ``trusted`` unpickles in full). A frozen
+        pretrained backbone is restored from the checkpoint, never downloaded again. Raises
+        `ColorlabError` for a missing, corrupt, unsafe or foreign file."""
+        hparams, state_dict = read_checkpoint(path, map_location, trusted)
         module = cls(**{**hparams, "model": model_without_download(hparams["model"])})
         load_weights(module, state_dict, path)
         return module.eval()
