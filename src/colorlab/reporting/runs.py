@@ -19,10 +19,13 @@ from colorlab.training.record import (
     RUNNING,
     read_history,
     read_record,
+    record_problem,
 )
 
 #: Shown for a folder Hydra made for a run that stopped before training (no run.json).
 NOT_STARTED = "failed before training"
+#: Shown for a run whose run.json cannot be read.
+CORRUPT = "unknown (corrupt run.json)"
 #: Overrides that say where a run wrote, not what it was.
 _WHERE = re.compile(r"^(hydra\.|run_dir$|console_log$|ckpt_path$)")
 
@@ -91,12 +94,21 @@ class Run:
     def notes(self) -> list[str]:
         """What a reader must know about this run's numbers (e.g. a backbone without its
         pretrained weights)."""
+        notes = []
         model = self.config.get("model") or {}
         target = str(model.get("_target_", ""))
         has_backbone = "vgg16" in target or model.get("backbone")
         if has_backbone and model.get("pretrained") is False:
-            return [f"{self.label}: backbone without its ImageNet weights (model.pretrained=false)"]
-        return []
+            notes.append(
+                f"{self.label}: backbone without its ImageNet weights (model.pretrained=false)"
+            )
+        best = self.record.get("best_checkpoint")
+        if best and not Path(best).is_file() and self.checkpoint is not None:
+            notes.append(
+                f"{self.label}: its best checkpoint {best} is gone; {self.checkpoint.name} was "
+                "scored instead"
+            )
+        return notes
 
 
 def _finite(value: Any) -> bool:
@@ -142,7 +154,8 @@ def _natural(path: Path) -> list[Any]:
 def read_run(folder: Path) -> Run:
     """The run in ``folder``: its run.json (or, for a run that never started, what Hydra
     kept and the error its train.log ends with)."""
-    record = read_record(folder) or {}
+    problem = record_problem(folder)
+    record = {"status": CORRUPT, "error": problem} if problem else read_record(folder) or {}
     overrides = record.get("overrides")
     hydra_dir = folder / ".hydra"
     if overrides is None and (hydra_dir / "overrides.yaml").is_file():
@@ -223,6 +236,7 @@ def label_runs(runs: list[Run]) -> None:
 
 
 __all__ = [
+    "CORRUPT",
     "FAILED",
     "NOT_STARTED",
     "RUNNING",

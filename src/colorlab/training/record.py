@@ -12,6 +12,7 @@ A resumed run continues both: the same id and start, its epochs appended.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shlex
 import time
@@ -22,6 +23,8 @@ import lightning as L
 
 from colorlab.files import written_atomically
 
+log = logging.getLogger(__name__)
+
 RECORD_FILE = "run.json"
 HISTORY_FILE = "metrics.jsonl"
 #: ``status`` values of run.json.
@@ -29,27 +32,51 @@ RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "
 
 
 def read_record(run_dir: str | Path) -> dict[str, Any] | None:
-    """run.json of ``run_dir`` as a dict, or None when there is none (or it is unreadable)."""
+    """run.json of ``run_dir`` as a dict, or None when there is none (or it is unreadable:
+    `record_problem` says why)."""
     try:
-        return json.loads((Path(run_dir) / RECORD_FILE).read_text())
+        record = json.loads((Path(run_dir) / RECORD_FILE).read_text())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def record_problem(run_dir: str | Path) -> str | None:
+    """Why ``run_dir``'s run.json cannot be read, where it exists (None: fine, or none)."""
+    path = Path(run_dir) / RECORD_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return f"{RECORD_FILE} is corrupt ({type(error).__name__}: {error})"
+    return None if isinstance(record, dict) else f"{RECORD_FILE} is corrupt (not a mapping)"
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, float]]:
     """The epochs of metrics.jsonl in order, the last line of each epoch (a run resumed from
-    an earlier checkpoint writes its epochs again); a torn last line is ignored."""
+    an earlier checkpoint writes its epochs again); a torn last line is ignored, and a line
+    without an integer epoch is skipped with a warning naming it."""
     epochs: dict[int, dict[str, float]] = {}
+    path = Path(run_dir) / HISTORY_FILE
     try:
-        lines = (Path(run_dir) / HISTORY_FILE).read_text().splitlines()
+        lines = path.read_text().splitlines()
     except OSError:
         return []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        epochs[int(entry["epoch"])] = entry
+        epoch = entry.get("epoch") if isinstance(entry, dict) else None
+        if isinstance(epoch, float) and epoch.is_integer():
+            epoch = int(epoch)
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            log.warning(
+                "%s, line %d: epoch %r is not an integer; line skipped", path, number, epoch
+            )
+            continue
+        epochs[epoch] = entry
     return [epochs[e] for e in sorted(epochs)]
 
 
