@@ -276,3 +276,39 @@ def test_a_safetensors_file_cannot_resume_and_a_damaged_one_is_one_line(checkpoi
     save_file({"x": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(ColorlabError, match="not a safetensors file written by colorlab"):
         load_colorizer(tmp_path / "foreign.safetensors", device="cpu")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=unet", "model.backbone=resnet18", "model.pretrained=false", "loss=huber"],
+        ["model=fusion", "model.pretrained=false", "loss=l1", "optimizer=adam", "scheduler=cosine"],
+        ["model=vgg16_fusion", "model.pretrained=false", "optimizer=adamw", "scheduler=plateau"],
+        ["loss=classification", "loss.l1_weight=1", "optimizer=adam"],
+        ["loss=l1", "loss.adversarial_weight=0.1", "loss.adversarial_mode=lsgan"],
+    ],
+    ids=["unet-huber", "fusion-l1-adam-cosine", "vgg16_fusion-adamw-plateau", "cls-l1", "adv"],
+)
+def test_checkpoints_of_every_kind_load_safely_and_resume(overrides, tmp_path):
+    """Each model, loss, optimizer and scheduler once: its checkpoint passes the safe reader,
+    the resume (through Lightning's loading) and the colorizer."""
+    from colorlab.train import train
+
+    tiny = [*TINY, "data.num_images=16", "logger=none", "test_after_fit=false"]
+    first = train(compose_train(*tiny, *overrides, run_dir=tmp_path / "first"))
+    last = Path(first["run_dir"]) / "checkpoints" / "last.ckpt"
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(last)) == []
+    resumed = train(
+        compose_train(
+            *tiny,
+            *overrides,
+            "trainer.max_epochs=2",
+            f"ckpt_path={last}",
+            run_dir=tmp_path / "second",
+        )
+    )
+    assert resumed["epochs"] == 2
+    assert load_colorizer(resumed["best_checkpoint"], device="cpu").colorize(colourful()).size == (
+        48,
+        40,
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import pickle
 import re
 from collections.abc import Callable
@@ -122,6 +123,11 @@ def write_safetensors(
     tensors = {f"net.{k}": v.detach().to("cpu").clone().contiguous() for k, v in net_state.items()}
     metadata = {METADATA_KEY: json.dumps(hparams, default=str), "format": "pt"}
     save_file(tensors, str(path), metadata=metadata)
+    # safetensors creates the file readable by its owner alone; a file to share gets the
+    # permissions any new file gets here (as torch.save's)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
     return metadata
 
 
