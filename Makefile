@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
+# The tests' worker processes (pytest-xdist); 0 runs them in this process.
+WORKERS ?= 2
 
-.PHONY: install demo serve train test lint format clean
+.PHONY: install demo serve train test test-fast lint typecheck check format clean
 
 install: $(VENV)/.installed
 
@@ -23,16 +25,24 @@ serve: install  ## the web page: make serve ARGS="ckpt=outputs/…/checkpoints/b
 train: install  ## python -m colorlab.train $(ARGS)
 	$(BIN)/python -m colorlab.train $(ARGS)
 
-test: install
-	$(BIN)/python -m pytest $(ARGS)
+test: install  ## the whole suite, with coverage (what CI runs)
+	$(BIN)/python -m pytest -n $(WORKERS) --cov=colorlab --cov-report=term:skip-covered $(ARGS)
+
+test-fast: install  ## every test that trains no more than a few seconds and starts no browser or server
+	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow and not browser and not server" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests experiments
 	$(BIN)/ruff format --check src tests experiments
+
+typecheck: install  ## mypy over src/colorlab (configured in pyproject.toml)
+	$(BIN)/mypy
+
+check: lint typecheck test  ## what CI runs
 
 format: install
 	$(BIN)/ruff check --fix src tests experiments
 	$(BIN)/ruff format src tests experiments
 
 clean:
-	rm -rf outputs multirun wandb .pytest_cache .ruff_cache
+	rm -rf outputs multirun wandb .pytest_cache .ruff_cache .mypy_cache .coverage

@@ -19,6 +19,14 @@ from PIL import Image
 from colorlab.configs import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist each worker gets its share of the cores (torch would take them all in
+# every worker), and so do the colorlab processes a test starts.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    os.environ["OMP_NUM_THREADS"] = _THREADS
+    torch.set_num_threads(int(_THREADS))
 #: Real photos (not part of the repository): COLORLAB_SCENES or ../shared/data/scenes.
 SCENES = Path(os.environ.get("COLORLAB_SCENES", REPO.parent / "shared" / "data" / "scenes"))
 

@@ -90,6 +90,7 @@ def test_a_corrupt_or_foreign_weights_file_is_a_clear_error():
         unet("resnet18")
 
 
+@pytest.mark.slow
 def test_cli_without_weights_exits_with_the_one_liner(tmp_path):
     """End to end, with the real download attempt (no network to the weights host here)."""
     result = run_cli(

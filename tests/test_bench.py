@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import run_cli
 
 TINY_BENCH = [
@@ -22,6 +24,7 @@ TINY_BENCH = [
 ]
 
 
+@pytest.mark.slow
 def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
     result = run_cli(
         "colorlab.bench",
@@ -56,6 +59,7 @@ def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
     assert (tmp_path / "bench" / "epoch_run" / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_bench_rows_are_checked_before_any_work(tmp_path):
     wrong = run_cli("colorlab.bench", *TINY_BENCH, "bench.rows=[model,speed]", cwd=tmp_path)
     assert wrong.returncode == 2

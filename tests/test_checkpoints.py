@@ -29,6 +29,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 def test_last_checkpoint_is_the_last_epoch_even_without_improvement(tmp_path):
     # The ground truth's colourfulness never changes: only epoch 0 is ever "best".
     result = run_cli(
@@ -100,6 +101,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(folder)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_training_is_one_line_and_exit_2(small_disk, tmp_path):
     result = run_cli(
         "colorlab.train",
@@ -141,6 +143,7 @@ def test_an_unwritable_checkpoint_folder_is_one_line(tmp_path):
         atomic_torch_save({"epoch": 0}, tmp_path / "file" / "last.ckpt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")]
 )
@@ -208,6 +211,7 @@ class InterruptAtEpochEnd(L.Callback):
 """
 
 
+@pytest.mark.slow
 def test_an_interrupt_at_an_epochs_end_resumes_with_the_next_epoch(tmp_path):
     # Deterministic twin of the test above for its rarer timing: epoch 2 trained and validated,
     # its checkpoint hooks not yet run.
@@ -233,6 +237,7 @@ def _snapshot(folder):
     return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_path):
     first = run_cli(
         "colorlab.train", *TINY, "trainer.max_epochs=1", "hydra.run.dir=run", cwd=tmp_path
@@ -267,6 +272,7 @@ def test_a_second_run_into_a_used_run_dir_is_refused_and_changes_nothing(tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_a_sweep_into_a_used_sweep_folder_is_refused_before_any_job(tmp_path):
     common = [*TINY, "trainer.max_epochs=1", "logger=none", "hydra.sweep.dir=sweep"]
     first = run_cli("colorlab.train", "-m", *common, "seed=1,2", cwd=tmp_path)
@@ -281,6 +287,7 @@ def test_a_sweep_into_a_used_sweep_folder_is_refused_before_any_job(tmp_path):
     assert _snapshot(tmp_path / "sweep") == ours
 
 
+@pytest.mark.slow
 def test_an_evaluation_into_a_used_folder_changes_nothing(tmp_path, checkpoints):
     args = [f"ckpt={checkpoints['baseline']}", "data.num_images=40", "data.num_workers=0"]
     args += ["data.image_size=32"]
@@ -303,6 +310,7 @@ def test_default_run_dirs_of_runs_started_together_differ(tmp_path):
     assert len(dirs) == 3 and len(evaluations) == 3
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_folder_holding_an_evaluation(checkpoints, tmp_path):
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "metrics.json").write_text("{}")

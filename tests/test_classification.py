@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import av
+import pytest
 import torch
 from PIL import Image
 
@@ -28,6 +29,7 @@ TINY_CLASSIFICATION = [
 ]
 
 
+@pytest.mark.slow
 def test_prior_is_fitted_once_stored_and_restored_on_resume(tmp_path):
     first = run_cli(
         "colorlab.train",
@@ -76,6 +78,7 @@ print(json.dumps({"size": list(picture.size), "saturation": chroma}))
 """
 
 
+@pytest.mark.slow
 def test_classification_checkpoint_colorizes_photos_and_videos_in_a_fresh_process(
     checkpoints, tmp_path
 ):

@@ -121,6 +121,7 @@ def test_resuming_with_another_optimizer_or_from_a_broken_checkpoint_is_one_line
         train(broken)
 
 
+@pytest.mark.slow
 def test_train_log_holds_the_console_and_errors(tmp_path):
     ok = run_cli(
         "colorlab.train",
@@ -141,6 +142,7 @@ def test_train_log_holds_the_console_and_errors(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_file_where_the_run_dir_should_be_is_one_line(tmp_path):
     (tmp_path / "taken").write_text("a file")
     result = run_cli("colorlab.train", "hydra.run.dir=taken/run", cwd=tmp_path)
@@ -160,6 +162,7 @@ def test_wandb_online_without_a_key_fails_at_once(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_file_names_that_are_not_utf8_are_logged_escaped(tmp_path):
     root = tmp_path / "photos"
     root.mkdir()
@@ -186,6 +189,7 @@ def test_file_names_that_are_not_utf8_are_logged_escaped(tmp_path):
     assert "Logging error" not in (tmp_path / "run" / "train.log").read_text(errors="replace")
 
 
+@pytest.mark.slow
 def test_evaluate_with_no_rows_is_one_line_before_writing(checkpoints, tmp_path):
     result = run_cli(
         "colorlab.evaluate",
@@ -222,6 +226,7 @@ def test_a_folder_given_as_a_checkpoint_is_named_as_a_folder(checkpoints, tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "bad"),
     [
@@ -241,6 +246,7 @@ def test_an_unquoted_path_is_one_line_that_shows_how_to_quote_it(tmp_path, overr
     assert not (tmp_path / "eval").exists()
 
 
+@pytest.mark.slow
 def test_the_quoted_form_the_hint_shows_reaches_the_checkpoint(checkpoints, tmp_path):
     odd = tmp_path / "my runs" / "été (2)"
     odd.mkdir(parents=True)

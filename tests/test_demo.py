@@ -139,6 +139,9 @@ def _clear_upload(driver) -> None:
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"))
 
 
+@pytest.mark.browser
+@pytest.mark.server
+@pytest.mark.slow
 def test_the_page_colorizes_switches_models_reports_bad_files_and_stays_offline(
     demo, browser, tmp_path
 ):
@@ -225,6 +228,7 @@ def _set_number(driver, value: str) -> None:
     time.sleep(0.5)
 
 
+@pytest.mark.server
 def test_the_colorize_endpoint_takes_the_image_alone(demo, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -247,6 +251,7 @@ def test_the_colorize_endpoint_takes_the_image_alone(demo, tmp_path):
     )
 
 
+@pytest.mark.server
 def test_twenty_concurrent_requests_for_the_same_photo_all_answer(demo, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -266,6 +271,7 @@ def test_twenty_concurrent_requests_for_the_same_photo_all_answer(demo, tmp_path
     assert all(answer[:3] == ((120, 90),) * 3 and "PSNR" in answer[3] for answer in answers)
 
 
+@pytest.mark.server
 def test_the_endpoint_takes_none_as_the_checkpoints_own_temperature(demo, checkpoints, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -282,6 +288,7 @@ def test_the_endpoint_takes_none_as_the_checkpoints_own_temperature(demo, checkp
     assert np.array_equal(np.asarray(Image.open(own[1])), np.asarray(Image.open(explicit[1])))
 
 
+@pytest.mark.server
 def test_multi_frame_files_and_unreadable_ones_are_named_as_uploaded(demo, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -300,6 +307,8 @@ def test_multi_frame_files_and_unreadable_ones_are_named_as_uploaded(demo, tmp_p
     assert text.startswith("**Cannot read broken.jpg**") and "/" not in text, text
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_a_request_keeps_memory_at_colorizes_bound_and_the_server_leaves_no_files(
     checkpoints, tmp_path
 ):

@@ -12,6 +12,7 @@ from colorlab.pictures import _GAP, _LINE, MIN_CELL
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_two_checkpoints_give_table_and_grid(checkpoints, tmp_path):
     result = run_cli(
         "colorlab.evaluate",

@@ -63,6 +63,7 @@ def test_the_temperature_is_baked_in_and_another_one_is_refused(checkpoints, tmp
         load_colorizer(tmp_path / "t01.onnx", device="cpu", temperature=0.5).colorize(colourful())
 
 
+@pytest.mark.slow
 def test_colorize_with_the_onnx_file_writes_the_same_pictures(checkpoints, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -84,6 +85,7 @@ def test_colorize_with_the_onnx_file_writes_the_same_pictures(checkpoints, tmp_p
         assert a.shape == b.shape and np.abs(a - b).max() <= 1
 
 
+@pytest.mark.slow
 def test_export_refusals_are_one_line(checkpoints, tmp_path):
     (tmp_path / "taken.onnx").write_bytes(b"x")
     (tmp_path / "dangling.onnx").symlink_to(tmp_path / "elsewhere.onnx")
@@ -156,6 +158,7 @@ def test_corrupt_onnx_metadata_is_one_line(checkpoints, tmp_path, value, problem
         load_colorizer(tmp_path / "m.onnx", device="cpu")
 
 
+@pytest.mark.slow
 def test_onnxruntime_refusing_a_file_is_one_line_through_colorize(checkpoints, tmp_path):
     import onnx
 

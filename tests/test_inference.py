@@ -67,6 +67,7 @@ def test_bad_array_and_type_are_clear_errors(colorizer):
         colorizer.colorize(42)
 
 
+@pytest.mark.slow
 def test_cli_colorizes_a_folder_and_skips_the_corrupt_file(checkpoints, tmp_path):
     source = tmp_path / "in"
     (source / "nested").mkdir(parents=True)
@@ -134,6 +135,7 @@ def test_a_suffix_that_would_leave_the_output_folder_is_refused(tmp_path, suffix
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_video_keeps_frames_size_rate_and_audio(checkpoints, tmp_path):
     write_clip(tmp_path / "clip.mp4", frames=16, size=(64, 48), fps=12, audio=True)
     result = run_cli(
@@ -170,6 +172,7 @@ def test_checkpoint_alone_rebuilds_the_model(checkpoints):
     assert all(torch.equal(v, state[k]) for k, v in module.state_dict().items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"definitely not a checkpoint", "cannot be read"), (None, "is not a colorlab checkpoint")],
@@ -255,6 +258,7 @@ def _refused(result):
     return result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_two_inputs_that_would_land_on_one_output_are_refused(checkpoints, tmp_path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
@@ -282,6 +286,7 @@ def test_two_inputs_that_would_land_on_one_output_are_refused(checkpoints, tmp_p
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_existing_files_and_links_to_inputs_in_the_output_are_never_overwritten(
     checkpoints, tmp_path
 ):
@@ -321,6 +326,7 @@ def test_existing_files_and_links_to_inputs_in_the_output_are_never_overwritten(
     assert (tmp_path / "in" / "photo.png").read_bytes() == original
 
 
+@pytest.mark.slow
 def test_an_animated_gif_is_reported_not_silently_cut(checkpoints, tmp_path):
     frames = [colourful(seed=i) for i in range(3)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
@@ -357,6 +363,7 @@ def test_a_video_that_fails_half_way_leaves_no_file_under_its_name(
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_picture_over_the_pixel_limit_is_named_with_the_way_past_it(checkpoints, tmp_path):
     colourful((48, 40)).save(tmp_path / "big.png")  # 1,920 pixels against a 0.001 MP limit
     result = run_cli(

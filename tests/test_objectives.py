@@ -107,6 +107,7 @@ def test_perceptual_term_keeps_its_network_out_of_checkpoints(vgg16_file):
     assert term(torch.rand(2, 3, 32, 32), rgb).item() > 0
 
 
+@pytest.mark.slow
 def test_perceptual_term_without_weights_is_one_line(tmp_path):
     result = run_cli(
         "colorlab.train",

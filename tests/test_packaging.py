@@ -5,7 +5,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import REPO
+import pytest
+
+from conftest import REPO, run_cli
 
 
 def test_wheel_ships_the_configs(tmp_path):
@@ -41,3 +43,14 @@ def test_installed_layout_finds_packaged_conf(tmp_path, monkeypatch):
     monkeypatch.setattr(colorlab.configs, "__file__", str(package / "configs.py"))
     assert colorlab.configs.config_dir() == str(package / "conf")
     assert Path(colorlab.configs.config_dir()).is_dir()
+
+
+@pytest.mark.parametrize(
+    "entry", ["train", "evaluate", "colorize", "bench", "demo", "export", "report"]
+)
+def test_every_entry_point_composes_its_config(entry, tmp_path):
+    """A smoke test of each command (the fast tier's): it starts, finds conf/ and composes its
+    config (Hydra's ``--cfg job`` prints it without running the job)."""
+    result = run_cli(f"colorlab.{entry}", "--cfg", "job", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "trust_checkpoint: false" in result.stdout  # every command that opens a checkpoint

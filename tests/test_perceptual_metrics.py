@@ -63,6 +63,7 @@ def _scenes(seed: int, count: int = 12, size: int = 64) -> torch.Tensor:
     return torch.stack([scenes[i] for i in range(count)]).float() / 255
 
 
+@pytest.mark.slow
 def test_fid_of_photos_against_themselves_is_zero_and_matches_torchmetrics(fid_weights):
     from torchmetrics.image.fid import FrechetInceptionDistance
 
@@ -120,6 +121,7 @@ def test_offline_without_weights_one_line_names_the_file(monkeypatch):
         inception_weights()
 
 
+@pytest.mark.slow
 def test_gray_row_and_checkpoints_get_fid_and_lpips(checkpoints, fid_weights):
     from colorlab.inference import load_colorizer
 
@@ -144,6 +146,7 @@ def _photo_folder(root: Path, count: int) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_imagenet_val5k_protocol_scores_the_first_files_centre_cropped(
     checkpoints, fid_weights, tmp_path
 ):
@@ -179,6 +182,7 @@ def test_imagenet_val5k_protocol_scores_the_first_files_centre_cropped(
     assert "biased upwards" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_offline_reports_the_other_metrics(checkpoints, tmp_path):
     result = run_cli(
         "colorlab.evaluate",

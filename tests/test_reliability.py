@@ -99,6 +99,7 @@ def test_the_library_refuses_a_nan_weight_too():
         RegressionLoss(kind="mse", l1_weight=float("nan"))
 
 
+@pytest.mark.slow
 def test_a_loss_that_becomes_nan_stops_the_run_and_is_never_kept_as_best(tmp_path, monkeypatch):
     from colorlab.training.module import ColorizationModule
     from colorlab.training.record import read_record

@@ -67,6 +67,7 @@ def _report(root: Path, output: str, *runs: str):
     return json.loads((root / output / "report.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_sweep_report_has_a_row_per_run_curves_and_a_grid(runs):
     report = _report(runs, "report", "sweep")
     rows = [r for r in report["runs"] if r["status"] != "reference"]
@@ -120,6 +121,7 @@ def with_failures(runs) -> dict:
     return _report(runs, "with-failures", "sweep", "crashed", "wrong")
 
 
+@pytest.mark.slow
 def test_failed_runs_are_listed_as_failed_and_one_run_alone_works(runs, with_failures):
     report = with_failures
     by_folder = {Path(r["folder"]).name: r for r in report["runs"] if r.get("folder")}
@@ -138,6 +140,8 @@ def test_failed_runs_are_listed_as_failed_and_one_run_alone_works(runs, with_fai
     assert len(alone["grid"]["columns"]) == 3
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_report_page_shows_its_table_curves_and_grid_in_a_browser(
     runs, with_failures, tmp_path
 ):

@@ -166,6 +166,7 @@ def test_every_entry_point_refuses_a_hostile_file_in_one_line(kind, hostile, vic
     assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_a_hostile_file_through_the_command_line_is_one_line_and_exit_2(hostile, victim, tmp_path):
     colourful().save(tmp_path / "photo.png")
     for kind, path in hostile.items():
@@ -184,6 +185,7 @@ def test_a_hostile_file_through_the_command_line_is_one_line_and_exit_2(hostile,
     assert untouched(victim)
 
 
+@pytest.mark.slow
 def test_a_run_folder_with_a_hostile_config_yaml_is_refused_by_the_report(
     checkpoints, victim, tmp_path
 ):
@@ -229,6 +231,18 @@ def test_a_checkpoint_naming_torch_load_is_refused_not_chained(checkpoints, tmp_
     assert untouched(victim)
 
 
+def test_an_interpolation_in_a_files_config_is_refused(checkpoints, tmp_path, victim):
+    # colorlab saves configs resolved: ${oc.env:…} or ${oc.decode:…} in a file is someone else's
+    contents = torch.load(checkpoints["baseline"], weights_only=True)
+    decoded = f"{{_target_: builtins.open, _args_: [{victim}, w]}}"
+    contents["hyper_parameters"]["model"]["native_size"] = f"${{oc.decode:'{decoded}'}}"
+    torch.save(contents, tmp_path / "decode.ckpt")
+    with pytest.raises(UnsafeFileError, match=r"model.native_size=.* is an interpolation"):
+        load_colorizer(tmp_path / "decode.ckpt", device="cpu")
+    assert untouched(victim)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["baseline", "classification", "vgg16"])
 def test_safetensors_export_colorizes_exactly_like_its_checkpoint(name, checkpoints, tmp_path):
     from safetensors import safe_open
@@ -278,6 +292,7 @@ def test_a_safetensors_file_cannot_resume_and_a_damaged_one_is_one_line(checkpoi
         load_colorizer(tmp_path / "foreign.safetensors", device="cpu")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -28,6 +28,7 @@ def _metrics_rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "classification"])
 def test_two_cpu_processes_train_as_one_run(tmp_path, loss):
     run_dir = tmp_path / "run"
@@ -89,6 +90,7 @@ def test_two_cpu_processes_train_as_one_run(tmp_path, loss):
 SWEEP_RUN = [*TINY_RUN, "data.num_images=40", "trainer.max_epochs=1", "logger=csv"]
 
 
+@pytest.mark.slow
 def test_submitit_local_runs_each_job_as_its_own_process(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
@@ -132,6 +134,7 @@ def _trial_folders(sweep):
     return sorted(int(p.name) for p in sweep.iterdir() if p.name.isdigit())
 
 
+@pytest.mark.slow
 def test_optuna_search_reports_the_best_trial_and_continues_its_study(tmp_path):
     sweep = tmp_path / "search"
     search = ["-m", "hparams_search=optuna", *SWEEP_RUN, f"hydra.sweep.dir={sweep}"]
@@ -183,6 +186,7 @@ def test_a_search_draws_the_options_of_the_loss_it_draws():
     assert set(fixed.params) == {"loss.colorfulness_weight"}
 
 
+@pytest.mark.slow
 def test_without_the_sweep_extra_a_plugin_config_is_one_line(tmp_path):
     # Hide the installed Hydra plugins from this process (as if the extra were not installed).
     (tmp_path / "sitecustomize.py").write_text(
@@ -208,6 +212,7 @@ def test_without_the_sweep_extra_a_plugin_config_is_one_line(tmp_path):
         assert len(lines) == 1 and "pip install 'colorlab[sweep]'" in lines[0], lines
 
 
+@pytest.mark.slow
 def test_a_multirun_refuses_to_start_ddp_processes_itself(tmp_path):
     result = run_cli(
         "colorlab.train",
@@ -222,6 +227,7 @@ def test_a_multirun_refuses_to_start_ddp_processes_itself(tmp_path):
     assert "hydra/launcher=slurm" in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_a_job_that_slurm_restarts_resumes_its_own_run(tmp_path):
     args = ["colorlab.train", *TINY_RUN, "data.num_images=40", "logger=csv", "hydra.run.dir=run"]
     first = run_cli(*args, "trainer.max_epochs=1", cwd=tmp_path)
@@ -240,6 +246,7 @@ def test_a_job_that_slurm_restarts_resumes_its_own_run(tmp_path):
     assert refused.returncode == 2 and "already holds a training run" in refused.stderr
 
 
+@pytest.mark.slow
 def test_an_adversarial_run_trains_under_ddp(tmp_path):
     # Manual optimization (the colorizer's and the critic's steps) across two gloo processes.
     run_dir = tmp_path / "run"
@@ -268,6 +275,7 @@ def test_an_adversarial_run_trains_under_ddp(tmp_path):
     assert any(r.get("train/loss_adversarial") for r in rows)
 
 
+@pytest.mark.slow
 def test_a_corrupt_study_database_is_one_line_and_left_as_it_was(tmp_path):
     sweep = tmp_path / "search"
     sweep.mkdir()
@@ -293,6 +301,7 @@ def test_a_corrupt_study_database_is_one_line_and_left_as_it_was(tmp_path):
     assert _trial_folders(sweep) == []
 
 
+@pytest.mark.slow
 def test_a_search_for_a_metric_training_does_not_log_stops_before_training(tmp_path):
     sweep = tmp_path / "search"
     result = run_cli(
@@ -316,6 +325,7 @@ def test_a_search_for_a_metric_training_does_not_log_stops_before_training(tmp_p
     assert not list(sweep.glob("*/checkpoints/*.ckpt"))  # no trial trained
 
 
+@pytest.mark.slow
 def test_a_failed_submitit_job_is_one_line_and_the_others_keep_their_runs(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(

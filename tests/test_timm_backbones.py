@@ -42,12 +42,14 @@ def _train_and_reload(tmp_path: Path, *overrides: str, size: int) -> TrainedColo
     return colorizer
 
 
+@pytest.mark.slow
 def test_unet_on_timm_resnet18_trains_and_reloads(tmp_path):
     colorizer = _train_and_reload(tmp_path, "model=unet", "model.backbone=timm/resnet18", size=32)
     (backbone,) = colorizer.net.backbones()
     assert backbone.name == "timm/resnet18" and backbone.strides == [2, 4, 8, 16, 32]
 
 
+@pytest.mark.slow
 def test_fusion_on_timm_inception_resnet_v2_trains_and_reloads(tmp_path):
     # Deep Koalarization's feature extractor; its unpadded stem needs 75 px or more.
     colorizer = _train_and_reload(
@@ -78,6 +80,7 @@ def test_loads_exactly_the_local_weights_file(suffix):
         assert loaded and all(torch.equal(v, state[k]) for k, v in loaded.items())
 
 
+@pytest.mark.slow
 def test_offline_without_a_weights_file_is_one_line(tmp_path):
     result = run_cli(
         "colorlab.train",

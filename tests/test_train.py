@@ -39,6 +39,7 @@ def _csv_rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_checkpoints_config_and_samples(tmp_path):
     result = run_cli(
         "colorlab.train", *SYNTHETIC, "trainer.max_epochs=2", "logger=csv", cwd=tmp_path
@@ -91,6 +92,7 @@ def test_sample_pictures_are_due_in_the_first_every_nth_and_the_last_epoch():
     assert not due(0, sanity_checking=True)
 
 
+@pytest.mark.slow
 def test_wandb_offline_writes_media_and_history(tmp_path):
     result = run_cli("colorlab.train", *SYNTHETIC, "trainer.max_epochs=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -116,6 +118,7 @@ def test_wandb_offline_writes_media_and_history(tmp_path):
     assert {name for _, name in run_names(run_file)} == {"baseline-mse-2ep"}
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_wandb_run_and_logs_best_and_last_models(tmp_path):
     common = [*SYNTHETIC, "logger.wandb.log_model=true", "hydra.run.dir=run"]
     first = run_cli("colorlab.train", *common, "trainer.max_epochs=1", cwd=tmp_path)
@@ -139,6 +142,7 @@ def test_a_resumed_run_continues_its_wandb_run_and_logs_best_and_last_models(tmp
         assert any("best" in a for a in aliases) and any("last" in a for a in aliases), aliases
 
 
+@pytest.mark.slow
 def test_multirun_sweeps_two_runs(tmp_path):
     result = run_cli(
         "colorlab.train",
@@ -161,6 +165,7 @@ def test_multirun_sweeps_two_runs(tmp_path):
     assert "mse" in losses[0] and "l1" in losses[1]
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_next_epoch(tmp_path):
     first = run_cli(
         "colorlab.train",
@@ -191,6 +196,7 @@ def test_resume_continues_at_the_next_epoch(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
     import torch._dynamo
 
@@ -210,6 +216,7 @@ def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
     assert module(torch.rand(1, 1, 32, 32) * 100).shape == (1, 2, 32, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -243,6 +250,7 @@ def test_user_errors_are_one_line_and_non_zero(tmp_path, args, expected):
     assert result.stderr.strip().splitlines()[-1] == f"colorlab: error: {expected}"
 
 
+@pytest.mark.slow
 def test_training_on_a_folder_of_awkward_files(tmp_path, awkward_folder):
     result = run_cli(
         "colorlab.train",

@@ -85,7 +85,8 @@ def allowed_targets() -> frozenset[str]:
 
 def check_targets(config: Any, name: str, source: str | Path) -> None:
     """Raise an `UnsafeFileError` naming the key and the target where ``config`` (read from the
-    file ``source``), at any depth, names a ``_target_`` outside `allowed_targets`."""
+    file ``source``), at any depth, names a ``_target_`` outside `allowed_targets`, or holds an
+    interpolation (``${…}``, resolved only as Hydra builds it)."""
     if isinstance(config, DictConfig):
         config = OmegaConf.to_container(config, resolve=False)
     if isinstance(config, dict):
@@ -101,6 +102,13 @@ def check_targets(config: Any, name: str, source: str | Path) -> None:
     elif isinstance(config, (list, tuple)):
         for index, value in enumerate(config):
             check_targets(value, f"{name}[{index}]", source)
+    elif isinstance(config, str) and "${" in config:
+        # resolved as Hydra builds the config (${oc.env:…} reads the environment, ${oc.decode:…}
+        # makes new values): never in what colorlab writes
+        raise UnsafeFileError(
+            f"{source}: {name}={config!r} is an interpolation, which colorlab never writes into "
+            "a file (it saves configs resolved); refused before building anything"
+        )
 
 
 def plain(config: Any) -> Any:
@@ -116,7 +124,7 @@ def target_options(target: str) -> list[str] | None:
         thing = get_object(target)
         # a class passing **kwargs on to its base: the options of the bases' __init__ too
         callables = (
-            [c.__init__ for c in thing.__mro__ if "__init__" in vars(c)]
+            [vars(c)["__init__"] for c in thing.__mro__ if "__init__" in vars(c)]
             if isinstance(thing, type)
             else [thing]
         )

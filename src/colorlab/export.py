@@ -79,8 +79,10 @@ def export_safetensors(ckpt: str | Path, output: Path, trusted: bool = False) ->
     from colorlab.files import written_atomically
     from colorlab.inference.network import load_network
     from colorlab.loading import write_safetensors
+    from colorlab.models import ColorizerBase
 
     network = load_network(ckpt, "cpu", trusted)
+    assert isinstance(network.net, ColorizerBase)  # load_network reads checkpoints
     hparams = {
         "image_size": network.image_size,
         "model": network.model,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from colorlab.color import AB_SCALE, colorfulness
@@ -81,9 +81,7 @@ class ColorizationMetrics(nn.Module):
     checks that would wait for the GPU each batch).
     """
 
-    def __init__(
-        self, ssim: bool = False, auc: bool = False, lpips: nn.Module | None = None
-    ) -> None:
+    def __init__(self, ssim: bool = False, auc: bool = False, lpips: Metric | None = None) -> None:
         super().__init__()
         self.ab_mse = MeanMetric(nan_strategy="disable")
         self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
@@ -119,7 +117,7 @@ class ColorizationMetrics(nn.Module):
         values = {
             name: float(metric.compute())
             for name, metric in self.named_children()
-            if metric is not None
+            if isinstance(metric, Metric)
         }
         values["delta_colorfulness"] = abs(
             values["colorfulness_pred"] - values["colorfulness_target"]
@@ -128,4 +126,5 @@ class ColorizationMetrics(nn.Module):
 
     def reset(self) -> None:
         for metric in self.children():
-            metric.reset()
+            if isinstance(metric, Metric):
+                metric.reset()

@@ -37,6 +37,7 @@ def optional(slider: gr.Slider) -> gr.Slider:
     where Gradio's slider refuses it. (On the instance: a subclass would make Gradio write a
     type stub beside this module at import.)"""
     preprocess = slider.preprocess
+    # replacing a method of one instance is what mypy refuses in general
     slider.preprocess = lambda payload: None if payload is None else preprocess(payload)  # type: ignore[method-assign]
     return slider
 
@@ -68,7 +69,8 @@ def build_page(
         )
 
     def forget_session(request: gr.Request) -> None:
-        results.forget(request.session_hash)
+        if request.session_hash:
+            results.forget(request.session_hash)
 
     def colorize(
         photo: str | None,
@@ -182,8 +184,10 @@ def build_page(
             [result, download, info, truth],
             api_name="colorize",
         )
-        checkpoint.change(temperature_control, [checkpoint], [temperature], api_name=False)
-        page.load(temperature_control, [checkpoint], [temperature], api_name=False)
+        checkpoint.change(
+            temperature_control, [checkpoint], [temperature], api_visibility="private"
+        )
+        page.load(temperature_control, [checkpoint], [temperature], api_visibility="private")
         page.unload(forget_session)
     page.theme_for_launch = theme
     page.results = results

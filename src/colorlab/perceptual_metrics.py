@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +42,12 @@ FID_NETWORK = "torch-fidelity Inception-v3 (TF FID weights 2015-12-05), 2048-d p
 FID_MIN_IMAGES = 2000
 #: ``lpips_net`` values -> the torchvision network whose weights LPIPS needs.
 LPIPS_NETS = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
+#: The same names as torchmetrics' LPIPS types them.
+LPIPS_NET_TYPES: dict[str, Literal["alex", "vgg", "squeeze"]] = {
+    "alex": "alex",
+    "vgg": "vgg",
+    "squeeze": "squeeze",
+}
 
 
 def inception_weights() -> Path:
@@ -93,16 +100,16 @@ class _Moments:
 
     def add(self, features: Tensor) -> None:
         features = features.double()
-        if self.sum is None:
-            self.sum = torch.zeros(features.shape[1], dtype=torch.float64, device=features.device)
-            self.outer = torch.zeros(len(self.sum), len(self.sum), dtype=torch.float64)
-            self.outer = self.outer.to(features.device)
+        if self.sum is None or self.outer is None:
+            dims = features.shape[1]
+            self.sum = torch.zeros(dims, dtype=torch.float64, device=features.device)
+            self.outer = torch.zeros(dims, dims, dtype=torch.float64, device=features.device)
         self.count += len(features)
         self.sum += features.sum(dim=0)
         self.outer += features.T @ features
 
     def mean_covariance(self) -> tuple[Tensor, Tensor]:
-        if self.count < 2:
+        if self.sum is None or self.outer is None or self.count < 2:
             raise ColorlabError(f"FID needs at least 2 pictures per set, got {self.count}")
         mean = self.sum / self.count
         covariance = (self.outer - self.count * torch.outer(mean, mean)) / (self.count - 1)
@@ -171,7 +178,7 @@ def lpips_metric(net: str = "alex") -> nn.Module:
     file = weights_file(LPIPS_NETS[net])
     try:
         require_local_or_download(file)
-        return LearnedPerceptualImagePatchSimilarity(net_type=net, normalize=True)
+        return LearnedPerceptualImagePatchSimilarity(net_type=LPIPS_NET_TYPES[net], normalize=True)
     except Exception as error:  # URLError, socket and SSL errors, a corrupt cached file
         raise ColorlabError(
             f"LPIPS ({net}) needs torchvision's {LPIPS_NETS[net]} weights ({first_line(error)}): "

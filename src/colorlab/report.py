@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from colorlab.cli.runner import one_line_errors, refuse_used_dir, run_app
 from colorlab.cli.validation import REPORT_RULES, validate
-from colorlab.configs import config_dir
+from colorlab.configs import config_dir, plain
 from colorlab.data.datamodule import SPLITS
 from colorlab.devices import resolve_device
 from colorlab.errors import ColorlabError, check_choice
@@ -40,7 +40,7 @@ def report(cfg: DictConfig) -> dict:
         notes=[str(n) for n in cfg.notes or []],
         split=cfg.split,
         num_images=cfg.num_images,
-        data=OmegaConf.to_container(cfg.data, resolve=True) if cfg.data else None,
+        data=plain(cfg.data) if cfg.data else None,
         grid_cell=cfg.grid_cell,
         trusted=cfg.trust_checkpoint,
     )

@@ -43,6 +43,7 @@ from colorlab.training.record import (
     RECORD_FILE,
     RunRecord,
     hydra_job,
+    model_checkpoint,
     read_record,
 )
 
@@ -130,7 +131,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         module = build_module(cfg)
         check_metric_names(cfg, module.logged_metrics())
         if ckpt_path:
-            check_resumable(ckpt_path, module.hparams, cfg.trust_checkpoint)
+            check_resumable(ckpt_path, dict(module.hparams), cfg.trust_checkpoint)
         if rank_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -152,7 +153,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         check_launchable(trainer)
         try:
             _fit(trainer, module, datamodule, ckpt_path)
-            checkpoint = trainer.checkpoint_callback
+            checkpoint = model_checkpoint(trainer)
             # Every rank tests the checkpoint rank 0 chose, once rank 0 has written it (fit's
             # teardown waits for its checkpoint writer; the barrier waits for that teardown).
             best = trainer.strategy.broadcast(checkpoint.best_model_path if checkpoint else "")
@@ -243,7 +244,7 @@ def _fit(trainer: L.Trainer, module, datamodule, ckpt_path: str | None) -> None:
         sigterm = isinstance(error, SIGTERMException)
         if not sigterm and trainer.state.status != TrainerStatus.INTERRUPTED:
             raise
-        checkpoint = trainer.checkpoint_callback
+        checkpoint = model_checkpoint(trainer)
         last = checkpoint.last_model_path if checkpoint else ""
         resume = f"resume with ckpt_path={last}" if last else "no checkpoint was written"
         raise RunInterrupted(

@@ -67,7 +67,7 @@ def colorize_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     it the decode+encode floor of the same files on all cores (``vs_floor``) and the network
     alone (``network_images_per_s``), the two bounds of colorize's speed."""
     options = cfg.bench
-    colorizer = load_colorizer(bench.ckpt, device=bench.device, trusted=bench.trusted)
+    colorizer = load_colorizer(bench.checkpoint(), device=bench.device, trusted=bench.trusted)
     jobs, seconds = _time_colorize(colorizer, cfg, bench, "colorized")
     speed = len(jobs) / seconds
     floor = decode_encode_floor(jobs, default_threads())
@@ -108,11 +108,11 @@ def onnx_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
 
     exported = bench.scratch / "bench.onnx"
     if not exported.exists():
-        export_onnx(bench.ckpt, exported, trusted=bench.trusted)
+        export_onnx(bench.checkpoint(), exported, trusted=bench.trusted)
     onnx = load_colorizer(exported, device="cpu")
     jobs, seconds = _time_colorize(onnx, cfg, bench, "colorized-onnx")
     torch_jobs, torch_seconds = _time_colorize(
-        load_colorizer(bench.ckpt, device="cpu", trusted=bench.trusted),
+        load_colorizer(bench.checkpoint(), device="cpu", trusted=bench.trusted),
         cfg,
         bench,
         "colorized-torch",

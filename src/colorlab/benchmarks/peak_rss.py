@@ -10,14 +10,14 @@ from colorlab.colorize import main
 
 
 def run() -> int:
-    code = 0
+    code: int | str | None = 0
     try:
         main()
     except SystemExit as error:
-        code = error.code or 0
+        code = error.code
     with open("/proc/self/status") as status:
         print("peak_rss_kb", status.read().split("VmHWM:")[1].split()[0], flush=True)
-    return int(code)
+    return code if isinstance(code, int) else (0 if code is None else 1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from colorlab.errors import ColorlabError
+
 
 @dataclass
 class Bench:
@@ -23,6 +25,12 @@ class Bench:
     scratch: Path
     ckpt: str | None = None
     trusted: bool = False
+
+    def checkpoint(self) -> str:
+        """The checkpoint of the colorize rows (`NEEDS_CHECKPOINT`: checked before any row)."""
+        if not self.ckpt:
+            raise ColorlabError("this row needs a checkpoint: bench.ckpt=PATH or the epoch row")
+        return self.ckpt
 
 
 Row = Callable[[DictConfig, Bench], dict[str, Any]]

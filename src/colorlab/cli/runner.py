@@ -8,7 +8,7 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,11 @@ def refuse_used_dir(folder: Path, outputs: tuple[str, ...], what: str, hint: str
         raise ColorlabError(f"{folder} already holds {what} ({', '.join(held)}); {hint}")
 
 
-def _causes(error: BaseException):
-    while error is not None:
-        yield error
-        error = error.__cause__ or error.__context__
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    cause: BaseException | None = error
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
 
 
 def _user_message(error: BaseException) -> str | None:

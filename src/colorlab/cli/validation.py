@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
@@ -151,7 +151,11 @@ EXPORT_RULES = (
 )
 
 BENCH_RULES = (
-    Rule("bench.rows", lambda v: len(v) > 0, "a non-empty list of rows, e.g. [model,train]"),
+    Rule(
+        "bench.rows",
+        lambda v: isinstance(v, Sequence) and len(v) > 0,
+        "a non-empty list of rows, e.g. [model,train]",
+    ),
     Rule("bench.warmup", _integer(0, 100_000), "an integer ≥ 0"),
     Rule("bench.steps", _integer(1, 1_000_000), "an integer ≥ 1"),
     Rule("bench.epochs", _integer(1, 100_000), "an integer ≥ 1"),

@@ -136,6 +136,7 @@ def lab_rows_to_srgb8(
         n×W×3 uint8 numpy array (copied from the device where ``f`` is a tensor).
     """
     if isinstance(f, Tensor):
+        assert isinstance(offsets, Tensor)  # same kind as f
         return _lab_rows_to_srgb8_torch(f, offsets, below, above, weight)
     out = np.empty((*f.shape, 3), np.uint8)
     _lab_rows_kernel(

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 import lightning as L
 import torch
@@ -41,6 +42,14 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         raise OptionError(
             "test_fraction", test_fraction, "val_fraction + test_fraction must be below 1"
         )
+
+
+class SplitDataset(Protocol):
+    """A split's images: ``len`` of them, each 3×S×S uint8 by index."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Tensor: ...
 
 
 class ColorizationDataModule(L.LightningDataModule):
@@ -79,7 +88,7 @@ class ColorizationDataModule(L.LightningDataModule):
         self.augmentation = build_augmentation(self.image_size, flip, crop_scale)
         self.cache = cache
         self.seed = seed
-        self.datasets: dict[str, Dataset] = {}
+        self.datasets: dict[str, SplitDataset] = {}
         self._cache_mode: str | None = None
         self._caches: dict[tuple[str, int, int], Tensor] = {}
 
@@ -140,6 +149,7 @@ class ColorizationDataModule(L.LightningDataModule):
         drop_last = shuffle and len(order) > self.batch_size
         mode = cache or self.cache_mode()
         if mode == "none":
+            assert isinstance(dataset, Dataset)  # workers load torch Datasets (every split is one)
             return DataLoader(
                 dataset,
                 batch_size=self.batch_size,
@@ -152,7 +162,7 @@ class ColorizationDataModule(L.LightningDataModule):
         images = self._cached(split, order, self.device if mode == "gpu" else torch.device("cpu"))
         return CachedBatches(images, order, self.batch_size, drop_last)
 
-    def split_dataset(self, split: str) -> Dataset:
+    def split_dataset(self, split: str) -> SplitDataset:
         """``split``'s data set (set up on first use); ``all``: every image of every split
         once, in name order where the images are files."""
         if split not in self.datasets:
@@ -161,10 +171,10 @@ class ColorizationDataModule(L.LightningDataModule):
             self.datasets["all"] = self.all_images()
         return self.datasets[split]
 
-    def all_images(self) -> Dataset:
+    def all_images(self) -> SplitDataset:
         """Every split's images once (a split that is another's object counted once)."""
         distinct = {id(d): d for d in (self.datasets[s] for s in SPLITS if s in self.datasets)}
-        return ConcatDataset(list(distinct.values()))
+        return ConcatDataset([d for d in distinct.values() if isinstance(d, Dataset)])
 
     def _cached(self, split: str, order: EpochOrder, device: torch.device) -> Tensor:
         key = (split, order.rank, order.world_size)

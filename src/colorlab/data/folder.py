@@ -42,7 +42,8 @@ def vet_image(path: Path, min_colorfulness: float) -> str | None:
     """
     image = open_rgb(path, draft_size=_PROBE_SIZE)
     image.thumbnail((_PROBE_SIZE, _PROBE_SIZE), Image.Resampling.BILINEAR)
-    low, high = image.convert("L").getextrema()
+    low, high = image.convert("L").getextrema()  # one band: (min, max) numbers
+    assert isinstance(low, (int, float)) and isinstance(high, (int, float))
     if high <= _BLACK_WHITE_TOLERANCE or low >= 255 - _BLACK_WHITE_TOLERANCE:
         return "black_or_white"
     if min_colorfulness > 0:
@@ -239,7 +240,12 @@ class FolderDataModule(ColorizationDataModule):
         }
 
     def all_images(self) -> ImageFiles:
-        files = {p for split in self.datasets.values() for p in split.files}
+        files = {
+            p
+            for split in self.datasets.values()
+            if isinstance(split, ImageFiles)
+            for p in split.files
+        }
         return ImageFiles(sorted(files), self.image_size, self.resize)
 
     def empty_split_hint(self, split: str) -> str:

@@ -72,7 +72,9 @@ def pil_to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "CMYK" and profile:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+            if converted is not None:  # None only when converting in place
+                return converted
         except (ImageCms.PyCMSError, OSError) as error:
             log.debug("colour management failed (%s); using a plain CMYK conversion", error)
     return image if image.mode == "RGB" else image.convert("RGB")
@@ -96,9 +98,10 @@ def open_rgb(path: Path | str, draft_size: int | None = None) -> Image.Image:
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
+            upright: Image.Image = image
             if image.getexif().get(ORIENTATION, 1) != 1:  # transposing copies: only if needed
-                image = ImageOps.exif_transpose(image)
-            return pil_to_rgb(image)
+                upright = ImageOps.exif_transpose(image)
+            return pil_to_rgb(upright)
     except Image.DecompressionBombError as error:
         size = str(error).split(", could")[0]  # "Image size (N pixels) exceeds limit of M pixels"
         raise TooLargeImageError(

@@ -67,8 +67,8 @@ class _Painter:
         weights = torch.zeros(len(grids), self.size, width, device=self.device)
         weights.scatter_add_(2, low[..., None], (1 - f)[..., None])
         weights.scatter_add_(2, low[..., None] + 1, f[..., None])
-        grid = torch.from_numpy(padded).to(self.device)
-        return (weights @ grid @ weights.transpose(1, 2)).unsqueeze(1)
+        stacked = torch.from_numpy(padded).to(self.device)
+        return (weights @ stacked @ weights.transpose(1, 2)).unsqueeze(1)
 
     def fractal(self, octaves: list[list[np.ndarray] | None]) -> Tensor:
         """Sum of noise octaves normalised to [0, 1]; ``octaves[b]`` the grids of scene b."""
@@ -182,7 +182,9 @@ class _Painter:
         if not any(forests):
             return
         depth = column([f["depth"] if f else 0.0 for f in forests])
-        top_line = horizon - depth * (0.6 + 0.4 * self.ridge([f and f["ridge"] for f in forests]))
+        top_line = horizon - depth * (
+            0.6 + 0.4 * self.ridge([f["ridge"] if f else None for f in forests])
+        )
         trees = (y >= top_line) & (y < horizon + 0.08) & (column([bool(f) for f in forests]) > 0)
         leaves = self.fractal([f["leaves"] if f else None for f in forests])
         self.paint(canvas, trees, self.colour(FOREST) * (0.6 + 0.9 * leaves))

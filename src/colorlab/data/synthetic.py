@@ -105,6 +105,7 @@ class SyntheticDataModule(ColorizationDataModule):
         self, split: str
     ) -> contextlib.AbstractContextManager[Callable[[Sequence[int]], Tensor]]:
         """Scenes painted many at a time, on the GPU when training on one."""
-        scenes: SyntheticScenes = self.datasets[split]
+        scenes = self.datasets[split]
+        assert isinstance(scenes, SyntheticScenes)  # load_splits makes nothing else
         device = self.device
         return contextlib.nullcontext(lambda indices: scenes.render(indices, device))

@@ -102,7 +102,7 @@ class TrainedColorizer:
         )
 
     @staticmethod
-    def enlarge(ab: Tensor, size: tuple[int, int]) -> Tensor:
+    def enlarge(ab: Tensor, size: tuple[int, ...]) -> Tensor:
         """ab (B×2×h×w) upsampled bilinearly to ``size`` (H, W)."""
         if tuple(ab.shape[-2:]) == tuple(size):
             return ab

@@ -7,6 +7,7 @@ orientation, relative path and name (plus a suffix); inputs are never overwritte
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -38,7 +40,11 @@ log = logging.getLogger(__name__)
 #: Pictures in flight (read, batched or being written) hold at most this many pixels in all.
 BATCH_PIXELS = 32_000_000
 OUTPUT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp")
-_SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    ".jpg": {"quality": 95},
+    ".jpeg": {"quality": 95},
+    ".webp": {"quality": 95},
+}
 
 
 @dataclass(frozen=True)
@@ -287,7 +293,7 @@ def colorize_files(
                     job.target,
                     batch_size,
                     temporal_smoothing,
-                    on_frames=lambda n, t=frames: progress.advance(t, n),
+                    on_frames=functools.partial(progress.advance, frames),
                 )
                 counts["videos"] += 1
             except ColorlabError as error:

@@ -137,14 +137,14 @@ def merge(ab_small: Tensor, lightness: Lightness) -> Image.Image:
         offsets, size=(offsets.shape[-2], width), mode="bilinear", align_corners=False
     )[0]
     offsets = offsets.to(lightness.device)
-    if lightness.kernels == "numba":
-        offsets = offsets.cpu().numpy()
+    # the kernels' kind: numpy for numba's, tensors for torch's
+    chroma = offsets.cpu().numpy() if lightness.kernels == "numba" else offsets
     rows, h = lightness.strip_rows(), offsets.shape[-2]
 
     def strip(r0: int) -> Image.Image:
         r1 = min(height, r0 + rows)
         f = lightness.f_rows(r0, r1)
-        pixels = lab_rows_to_srgb8(f, offsets, *upsampled_rows(r0, r1, height, h))
+        pixels = lab_rows_to_srgb8(f, chroma, *upsampled_rows(r0, r1, height, h))
         return Image.fromarray(pixels, mode="RGB")
 
     if rows >= height:

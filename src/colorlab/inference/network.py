@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from hydra.utils import get_class
+from torch import Tensor
 
 from colorlab.configs import build
 from colorlab.errors import ColorlabError
 from colorlab.loading import load_weights, model_without_download, read_checkpoint
 from colorlab.losses import ColorizationLoss, loss_name
-from colorlab.models import ColorizerBase, model_name
+from colorlab.models import model_name
 
 
 def display_name(model: dict[str, Any], loss: dict[str, Any]) -> str:
@@ -31,12 +32,26 @@ def checkpoint_label(path: str | Path, model: dict[str, Any], loss: dict[str, An
     return f"{display_name(model, loss)}@{run}"
 
 
+class InferenceNetwork(Protocol):
+    """What inference asks of a network: a `ColorizerBase`, or an exported file's runner
+    (`colorlab.inference.onnx.OnnxNetwork`). A classification head has a ``temperature``."""
+
+    multiple: int
+    head: Any
+
+    def predict_ab(self, L: Tensor, temperature: float | None = None) -> Tensor: ...
+
+    def to(self, device: torch.device) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+
 @dataclass
 class TrainedNetwork:
     """A network ready for inference, and what its file says about it (an exported file keeps
     the label of the checkpoint it came from: ``stored_label``)."""
 
-    net: ColorizerBase
+    net: InferenceNetwork
     image_size: int
     model: dict[str, Any]
     loss: dict[str, Any]

@@ -23,6 +23,8 @@ from colorlab.color import check_temperature
 from colorlab.configs import check_targets
 from colorlab.errors import ColorlabError, first_line
 from colorlab.inference.network import TrainedNetwork, load_network
+from colorlab.models import ColorizerBase
+from colorlab.models.heads import ClassificationHead
 
 #: The ONNX operator set the export writes (17: LayerNormalization, dynamic Resize).
 OPSET = 17
@@ -31,7 +33,7 @@ OPSET = 17
 class _PredictionPath(nn.Module):
     """``net.predict_ab`` at a fixed temperature, as one module to trace."""
 
-    def __init__(self, net: nn.Module, temperature: float | None):
+    def __init__(self, net: ColorizerBase, temperature: float | None):
         super().__init__()
         self.net, self.temperature = net, temperature
 
@@ -52,10 +54,13 @@ def export_onnx(
 
     network = load_network(ckpt, "cpu", trusted)
     net = network.net
-    classification = hasattr(net.head, "temperature")
+    assert isinstance(net, ColorizerBase)  # load_network reads checkpoints: torch networks
+    classification = isinstance(net.head, ClassificationHead)
     if temperature is not None:
         check_temperature(temperature)
-    baked = (temperature or net.head.temperature) if classification else None
+    baked = (
+        (temperature or net.head.temperature) if isinstance(net.head, ClassificationHead) else None
+    )
     example = torch.rand(1, 1, network.image_size, network.image_size) * 100
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -204,7 +209,7 @@ def load_onnx_network(path: str | Path, device: torch.device) -> TrainedNetwork:
         raise ColorlabError(f"ONNX file {path} does not exist")
     metadata = read_metadata(path)
     return TrainedNetwork(
-        OnnxNetwork(path, metadata, device),  # type: ignore[arg-type]
+        OnnxNetwork(path, metadata, device),
         int(metadata["image_size"]),
         metadata["model"],
         metadata["loss"],

@@ -107,6 +107,7 @@ def _transcode(
     with av.open(str(target), "w") as writer:
         codec, pix_fmt = _video_codec(target, width, height)
         video_out = writer.add_stream(codec, rate=rate)
+        assert isinstance(video_out, av.VideoStream)  # a video codec gives a video stream
         video_out.width, video_out.height, video_out.pix_fmt = width, height, pix_fmt
         audio_out = None
         if audio_in is not None:
@@ -134,10 +135,11 @@ def _transcode(
         for packet in reader.demux(*streams):
             if packet.stream is video_in:
                 for frame in packet.decode():
+                    assert isinstance(frame, av.VideoFrame)  # a video stream's packets
                     pending.append(frame.to_ndarray(format="rgb24"))
                     if len(pending) >= batch_size:
                         flush()
-            elif packet.dts is not None:
+            elif packet.dts is not None and audio_out is not None:  # demuxed only with it
                 packet.stream = audio_out
                 writer.mux(packet)
         flush()

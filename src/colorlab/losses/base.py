@@ -37,6 +37,15 @@ def check_weight(name: str, weight: object) -> float:
     return float(weight)
 
 
+def total(terms: dict[str, Tensor]) -> Tensor:
+    """The sum of a loss's (non-empty) terms, a scalar tensor."""
+    values = list(terms.values())
+    result = values[0]
+    for value in values[1:]:
+        result = result + value
+    return result
+
+
 def colorfulness_shortfall(ab_pred: Tensor, batch: Batch) -> Tensor:
     """Mean over images of max(0, CF(target) − CF(prediction)) / 100, differentiable.
 
@@ -170,7 +179,7 @@ class ColorizationLoss(nn.Module):
         return terms
 
     def forward(self, output: Tensor, batch: Batch) -> Tensor:
-        return sum(self.terms(output, batch).values())
+        return total(self.terms(output, batch))
 
 
 def loss_name(config: dict[str, Any]) -> str:

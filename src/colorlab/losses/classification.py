@@ -63,6 +63,12 @@ class ClassificationLoss(ColorizationLoss):
         prior_sigma: Gaussian smoothing of the prior (5 Lab units).
     """
 
+    bins: Tensor  # Q×2 bin centres (Lab units)
+    table_indices: Tensor  # the soft-encoding table over the integer ab grid
+    table_weights: Tensor
+    prior: Tensor  # Q, the training split's colour distribution (persistent)
+    class_weights: Tensor  # Q, the rebalancing weights (persistent)
+
     def __init__(
         self,
         rebalance: float | None = 0.5,
@@ -110,10 +116,10 @@ class ClassificationLoss(ColorizationLoss):
         """Whether training needs `fit_prior` first: the prior is not known yet."""
         return not bool(self.prior.sum() > 0)
 
-    def encode(self, ab: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    def encode(self, ab: Tensor, size: tuple[int, ...]) -> tuple[Tensor, Tensor]:
         """Soft-encode ab (B×2×H×W) at ``size`` (h, w): bin indices and weights, B×K×h×w each."""
         if tuple(ab.shape[-2:]) != tuple(size):
-            ab = F.adaptive_avg_pool2d(ab.float(), size)
+            ab = F.adaptive_avg_pool2d(ab.float(), (size[0], size[1]))
         cells = ab_grid_index(ab)  # B×h×w
         return (
             self.table_indices[cells].permute(0, 3, 1, 2),

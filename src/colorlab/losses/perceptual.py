@@ -23,6 +23,10 @@ class PerceptualTerm(nn.Module):
     that file, construction is one `ColorlabError` naming it). It follows the inputs' device.
     """
 
+    mean: Tensor  # 1×3×1×1, ImageNet's
+    std: Tensor
+    _features: nn.Sequential  # not a submodule (see above)
+
     def __init__(self) -> None:
         super().__init__()
         features = vgg16(weights=None).features[: LAYERS[-1] + 1]
@@ -45,7 +49,7 @@ class PerceptualTerm(nn.Module):
         self.register_buffer("std", torch.tensor(transform.std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb_pred: Tensor, rgb: Tensor) -> Tensor:
-        features: nn.Sequential = self._features
+        features = self._features
         if next(features.parameters()).device != rgb.device:
             features.to(rgb.device)
         x = torch.cat([rgb_pred, rgb]).to(self.mean.dtype)

@@ -190,6 +190,9 @@ class Backbone(nn.Module):
     the LightningModule does at epoch `unfreeze_at` (fine-tuning).
     """
 
+    mean: Tensor  # 1×3×1×1, the weights' normalisation
+    std: Tensor
+
     def __init__(
         self,
         name: str,
@@ -203,13 +206,16 @@ class Backbone(nn.Module):
             raise OptionError("gray", gray, "use one of " + ", ".join(GRAY_INPUTS))
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r}: use one of {OUTPUTS}")
+        stages: list[tuple[str | int, int, int]]  # (node, stride, channels): timm's nodes are ints
         if is_timm(name):
-            self.body, stages, (mean, std) = timm_body(name, pretrained)
+            self.body, timm_stages, (mean, std) = timm_body(name, pretrained)
+            stages = list(timm_stages)
         else:
             weights = pretrained_weights(name)
-            stages = list(stage_nodes(name))
+            named = stage_nodes(name)
+            stages = list(named)
             network = _network(name)
-            nodes = [node for node, _, _ in (stages if output == "stages" else stages[-1:])]
+            nodes = [node for node, _, _ in (named if output == "stages" else named[-1:])]
             self.body = create_feature_extractor(network, return_nodes=nodes)
             if pretrained:
                 self._load(name, load_pretrained(name))

@@ -18,7 +18,14 @@ from torch import Tensor, nn
 from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
 from colorlab.models.heads import make_head
-from colorlab.models.parts import UP, BaselineEncoder, Decoder, broadcast_concat, fusion_layer
+from colorlab.models.parts import (
+    UP,
+    BaselineEncoder,
+    Decoder,
+    Encoder,
+    broadcast_concat,
+    fusion_layer,
+)
 
 #: A head spec (see `colorlab.models.heads.make_head`); None is the regression head.
 HeadSpec = dict[str, Any] | None
@@ -71,7 +78,7 @@ class ColorizerBase(nn.Module):
         return self.head(self.features(L))
 
     def decode(
-        self, output: Tensor, size: tuple[int, int], temperature: float | None = None
+        self, output: Tensor, size: tuple[int, ...], temperature: float | None = None
     ) -> Tensor:
         """The head's output -> ab (B×2×H×W float in (-1, 1)) at ``size`` (H, W).
 
@@ -95,7 +102,7 @@ class Colorizer(ColorizerBase):
 
     def __init__(
         self,
-        encoder: nn.Module,
+        encoder: Encoder,
         fusion: nn.Module,
         decoder: Decoder,
         feature_extractor: nn.Module | None = None,

@@ -55,6 +55,8 @@ class ClassificationHead(Head):
     bin, T = 1: the mean).
     """
 
+    bins: Tensor  # Q×2 bin centres (Lab units)
+
     def __init__(
         self, in_channels: int, downsample: int = 4, temperature: float = 0.38, hidden: int = 128
     ) -> None:
@@ -75,7 +77,9 @@ class ClassificationHead(Head):
     def start_from_prior(self, prior: Tensor) -> None:
         """Initialise the logits' bias to log(prior) (Q), so that an untrained network
         predicts the training split's colour distribution rather than a uniform one."""
-        self.conv.bias.copy_(prior.clamp(min=1e-8).log().to(self.conv.bias))
+        bias = self.conv.bias
+        assert bias is not None  # the conv is made with a bias
+        bias.copy_(prior.clamp(min=1e-8).log().to(bias))
 
     def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
         """Logits B×Q×h×w -> ab B×2×h×w by the annealed mean (default: the head's T)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,19 @@ class NormalizeL(nn.Module):
 
     def forward(self, L: Tensor) -> Tensor:
         return L / 50.0 - 1.0
+
+
+class Encoder(Protocol):
+    """What `colorlab.models.Colorizer` asks of its encoder (`BaselineEncoder`, a
+    `colorlab.models.Backbone`): L (B×1×H×W) -> B×``out_channels``×H/``downsample``×W/``downsample``."""
+
+    @property
+    def downsample(self) -> int: ...
+
+    @property
+    def out_channels(self) -> int: ...
+
+    def __call__(self, L: Tensor) -> Any: ...
 
 
 class BaselineEncoder(nn.Sequential):

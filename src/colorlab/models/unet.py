@@ -138,8 +138,9 @@ def unet(
     """``model=unet``: from scratch (``backbone`` null, baseline-sized) or on a torchvision
     ``backbone`` (pretrained unless ``pretrained=false``; ``freeze_backbone`` as in
     `colorlab.models.backbone.freeze_schedule`)."""
-    if backbone is None:
-        encoder = ScratchEncoder()
-    else:
-        encoder = Backbone(backbone, pretrained, freeze_backbone, gray)
+    encoder: ScratchEncoder | Backbone = (
+        ScratchEncoder()
+        if backbone is None
+        else Backbone(backbone, pretrained, freeze_backbone, gray)
+    )
     return UNet(encoder, upsampling, native_size, head)

@@ -171,7 +171,7 @@ def read_run(folder: Path) -> Run:
     if config_file.is_file():
         try:
             loaded = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)
-            config = loaded if isinstance(loaded, dict) else {}
+            config = {str(k): v for k, v in loaded.items()} if isinstance(loaded, dict) else {}
         except Exception:  # an unreadable config only loses the run's notes and data
             config = {}
     return Run(
@@ -179,7 +179,7 @@ def read_run(folder: Path) -> Run:
         record=record,
         history=read_history(folder),
         config=config,
-        overrides=parse_overrides(overrides or []),
+        overrides=parse_overrides([str(o) for o in overrides or []]),
     )
 
 

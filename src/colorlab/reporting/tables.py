@@ -122,10 +122,12 @@ def best_cells(rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
             for i, row in enumerate(rows)
             if row.get("status") != "reference"
         ]
-        values = [(i, v) for i, v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-        if len(values) < 2:
+        numbers = [
+            (i, float(v)) for i, v in values if isinstance(v, (int, float)) and math.isfinite(v)
+        ]
+        if len(numbers) < 2:
             continue
         pick = max if column.better == "max" else min
-        best = pick(v for _, v in values)
-        marked |= {(i, column.key) for i, v in values if v == best}
+        best = pick(v for _, v in numbers)
+        marked |= {(i, column.key) for i, v in numbers if v == best}
     return marked

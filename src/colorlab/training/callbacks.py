@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import numpy as np
@@ -20,6 +20,9 @@ from colorlab.data.transforms import prepare_batch
 from colorlab.errors import ColorlabError, OptionError
 from colorlab.metrics import PER_IMAGE_METRICS, per_image_metrics
 from colorlab.pictures import labelled_grid, side_by_side, to_pil
+
+if TYPE_CHECKING:
+    from colorlab.training.module import ColorizationModule
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,15 @@ class ColorizationSamples(L.Callback):
                 logger.log_table(key="test/samples", columns=columns, data=data)
 
 
+def colorization_module(pl_module: L.LightningModule) -> ColorizationModule:
+    """The module a callback of colorlab's is attached to (`ColorizationModule`)."""
+    from colorlab.training.module import ColorizationModule
+
+    if not isinstance(pl_module, ColorizationModule):
+        raise TypeError(f"a colorlab callback needs a ColorizationModule, got {type(pl_module)}")
+    return pl_module
+
+
 class ColourPrior(L.Callback):
     """Before the first epoch, one pass over the training split (each rank over its shard,
     the counts summed over ranks): the loss's colour prior, its rebalancing weights and the
@@ -144,9 +156,10 @@ class ColourPrior(L.Callback):
     from the checkpoint and skips the pass."""
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not pl_module.loss_fn.needs_prior:
+        module = colorization_module(pl_module)
+        if not module.loss_fn.needs_prior:
             return
-        datamodule = trainer.datamodule
+        datamodule = getattr(trainer, "datamodule", None)  # set by fit; not in Trainer's type
         if datamodule is None or not hasattr(datamodule, "split_dataloader"):
             raise TypeError("a colour prior needs a colorlab ColorizationDataModule")
         loader = datamodule.split_dataloader("train")
@@ -159,7 +172,7 @@ class ColourPrior(L.Callback):
                 yield prepare_batch(raw.to(pl_module.device))["ab"]
 
         strategy = trainer.strategy
-        prior = pl_module.fit_prior(
+        prior = module.fit_prior(
             batches(), sum_over_ranks=lambda t: strategy.reduce(t, reduce_op="sum")
         )
         seen = int(strategy.reduce(torch.tensor(seen, device=pl_module.device), reduce_op="sum"))
@@ -178,7 +191,11 @@ class BackboneThaw(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit" and trainer.world_size > 1:
-            thawing = [b for b in pl_module.net.backbones() if b.unfreeze_at and not b.trainable]
+            thawing = [
+                b
+                for b in colorization_module(pl_module).net.backbones()
+                if b.unfreeze_at and not b.trainable
+            ]
             if thawing:
                 raise OptionError(
                     "model.freeze_backbone",
@@ -188,7 +205,7 @@ class BackboneThaw(L.Callback):
                 )
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        for backbone in pl_module.net.backbones():
+        for backbone in colorization_module(pl_module).net.backbones():
             thaw_at = backbone.unfreeze_at
             if thaw_at is not None and trainer.current_epoch >= thaw_at and not backbone.trainable:
                 backbone.set_trainable(True)

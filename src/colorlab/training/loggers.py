@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from hydra.utils import instantiate
+from lightning.fabric.loggers.csv_logs import _ExperimentWriter as _FabricExperimentWriter
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
@@ -115,7 +116,7 @@ def build_loggers(
     for key, entry in (config or {}).items():
         entry = OmegaConf.to_container(entry, resolve=True)
         if not isinstance(entry, dict) or "_target_" not in entry:
-            raise ColorlabError(f"logger.{key} has no _target_; see conf/logger/ for examples")
+            raise ColorlabError(f"logger.{key!s} has no _target_; see conf/logger/ for examples")
         target = entry["_target_"]
         if target in _WANDB:
             check_wandb_online()
@@ -183,7 +184,7 @@ class AppendingCSVLogger(CSVLogger):
 
     @property
     @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
+    def experiment(self) -> _FabricExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)

@@ -22,7 +22,9 @@ from colorlab.loading import (
     read_checkpoint,
 )
 from colorlab.losses import Batch, ColorizationLoss
+from colorlab.losses.base import total
 from colorlab.metrics import ColorizationMetrics, seed_accuracy
+from colorlab.models import ColorizerBase
 from colorlab.training.callbacks import BackboneThaw, ColourPrior, StopOnNonFiniteLoss
 
 #: ``compile=``: true (= default) or a `torch.compile` mode.
@@ -49,6 +51,9 @@ class ColorizationModule(L.LightningModule):
         compile: `torch.compile` the network for fitting (a `COMPILE_MODES` mode name, or
             false); checkpoints are the same either way.
     """
+
+    net: ColorizerBase
+    loss_fn: ColorizationLoss
 
     def __init__(
         self,
@@ -98,11 +103,16 @@ class ColorizationModule(L.LightningModule):
         """The network on ``batch["L"]`` and its loss: ``(loss, named terms, raw output)``."""
         output = self.net(batch["L"])
         terms = self.loss_fn.terms(output, batch)
-        return sum(terms.values()), terms, output
+        return total(terms), terms, output
 
     def _log_loss(self, stage: str, loss: Tensor, terms: dict[str, Tensor], size: int) -> None:
         # Means over every rank's images, reduced once per epoch (sync_dist).
-        options = {"on_step": False, "on_epoch": True, "batch_size": size, "sync_dist": True}
+        options: dict[str, Any] = {
+            "on_step": False,
+            "on_epoch": True,
+            "batch_size": size,
+            "sync_dist": True,
+        }
         self.log(f"{stage}/loss", loss, prog_bar=True, **options)
         if stage == "train":
             for name, value in terms.items():
@@ -135,7 +145,9 @@ class ColorizationModule(L.LightningModule):
         loss, the adversarial term included from ``adversarial_start_epoch``, then from then
         on the critic's step on the true ab and the (detached) prediction."""
         adversarial = self.loss_fn.adversarial
-        generator, critic = self.optimizers()
+        optimizers = self.optimizers()
+        assert adversarial is not None and isinstance(optimizers, list)  # manual optimization
+        generator, critic = optimizers
         active = self.current_epoch >= adversarial.start_epoch
         self.toggle_optimizer(generator)
         self.loss_fn.adversarial_active = active  # the term counts in training steps only
@@ -161,15 +173,18 @@ class ColorizationModule(L.LightningModule):
         return loss.detach()
 
     def on_train_epoch_end(self) -> None:
-        if self.automatic_optimization or not self.lr_schedulers():
+        scheduled = self.lr_schedulers()
+        if self.automatic_optimization or not scheduled:
             return  # Lightning steps the schedulers of automatic optimization itself
-        scheduler = self.lr_schedulers()
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            monitor = self.trainer.callback_metrics.get(self.hparams.scheduler.get("monitor"))
-            if monitor is not None:
-                scheduler.step(monitor)
-        else:
-            scheduler.step()
+        for scheduler in scheduled if isinstance(scheduled, list) else [scheduled]:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                monitor = self.trainer.callback_metrics.get(
+                    self.hparams["scheduler"].get("monitor")
+                )
+                if monitor is not None:
+                    scheduler.step(monitor)
+            else:
+                scheduler.step()
 
     def evaluation_step(
         self, batch: Batch, stage: str, metrics: ColorizationMetrics
@@ -222,11 +237,11 @@ class ColorizationModule(L.LightningModule):
 
     def configure_network(self) -> None:
         """channels_last and `torch.compile` as configured, on the module's current device."""
-        wanted = self.hparams.channels_last
+        wanted = self.hparams["channels_last"]
         if wanted is True or (wanted == "auto" and self.device.type == "cuda"):
             self.net.to(memory_format=torch.channels_last)
         if self.hparams.get("compile"):
-            mode = self.hparams.compile
+            mode = self.hparams["compile"]
             self.net.compile(mode=None if mode in (True, "default") else mode)
 
     def fit_prior(self, ab_batches, sum_over_ranks=None) -> Tensor:
@@ -260,15 +275,15 @@ class ColorizationModule(L.LightningModule):
         return groups
 
     def configure_optimizers(self) -> Any:
-        config = dict(self.hparams.optimizer)
+        config = dict(self.hparams["optimizer"])
         backbone_lr_scale = float(config.pop("backbone_lr_scale", 0.1))
         make_optimizer = build(config, "optimizer")
         groups = self.parameter_groups(float(config["lr"]), backbone_lr_scale)
         params = [p for group in groups for p in group["params"]]
         optimizer = make_optimizer(params=groups, **_fused_on_cuda(make_optimizer, params))
         schedulers = []
-        if self.hparams.scheduler:
-            config = dict(self.hparams.scheduler)
+        if self.hparams["scheduler"]:
+            config = dict(self.hparams["scheduler"])
             lightning_keys = {
                 k: config.pop(k) for k in ("monitor", "interval", "frequency") if k in config
             }

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from colorlab.files import written_atomically
 
@@ -78,6 +79,12 @@ def read_history(run_dir: str | Path) -> list[dict[str, float]]:
             continue
         epochs[epoch] = entry
     return [epochs[e] for e in sorted(epochs)]
+
+
+def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The trainer's checkpoint callback as the `ModelCheckpoint` it is (None without one)."""
+    checkpoint = trainer.checkpoint_callback
+    return checkpoint if isinstance(checkpoint, ModelCheckpoint) else None
 
 
 def hydra_job() -> dict[str, Any]:
@@ -166,7 +173,7 @@ class RunRecord(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.started = True
-        checkpoint = trainer.checkpoint_callback
+        checkpoint = model_checkpoint(trainer)
         if checkpoint is not None:
             self.record.update(monitor=checkpoint.monitor, mode=checkpoint.mode)
         self.write(trainer, status=RUNNING, finished=None, error=None)
@@ -204,7 +211,7 @@ class RunRecord(L.Callback):
 
 def _checkpoints(trainer: L.Trainer) -> dict[str, Any]:
     """The checkpoint callback's best and last checkpoints, its monitor and best score."""
-    checkpoint = trainer.checkpoint_callback
+    checkpoint = model_checkpoint(trainer)
     if checkpoint is None:
         return {"epochs": trainer.current_epoch}
     score = checkpoint.best_model_score
