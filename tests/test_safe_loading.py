@@ -327,3 +327,41 @@ def test_checkpoints_of_every_kind_load_safely_and_resume(overrides, tmp_path):
         48,
         40,
     )
+
+
+@pytest.mark.slow
+def test_a_safetensors_file_serves_evaluate_the_demo_and_the_bench(checkpoints, tmp_path):
+    from colorlab.bench import bench
+    from colorlab.evaluate import evaluate
+    from colorlab.export import export_safetensors
+    from colorlab.web import find_checkpoints
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    model = run / "model.safetensors"
+    export_safetensors(checkpoints["baseline"], model)
+    results = evaluate(
+        compose_config(
+            "evaluate",
+            f"ckpt=[{model},{checkpoints['baseline']}]",
+            f"run_dir={tmp_path / 'e'}",
+            "data.num_images=6",
+            "data.image_size=32",
+        )
+    )["metrics"]
+    first, second = (scores for label, scores in results.items() if label != "gray")
+    assert first == second  # the same network: the same scores
+    assert model in find_checkpoints([str(run)])  # the demo over a folder finds it
+    records = bench(
+        compose_config(
+            "bench",
+            f"bench.ckpt={model}",
+            "bench.rows=[colorize]",
+            "bench.colorize_images=4",
+            "bench.colorize_size=64",
+            "bench.colorize_batch=2",
+            f"run_dir={tmp_path / 'b'}",
+            "trainer.accelerator=cpu",
+        )
+    )
+    assert records[0]["row"] == "colorize" and records[0]["images_per_s"] > 0
