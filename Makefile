@@ -26,10 +26,10 @@ train: install  ## python -m colorlab.train $(ARGS)
 	$(BIN)/python -m colorlab.train $(ARGS)
 
 test: install  ## the whole suite, with coverage (what CI runs)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --cov=colorlab --cov-report=term:skip-covered $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --cov=colorlab --cov-report=term:skip-covered $(ARGS)
 
 test-fast: install  ## every test that trains no more than a few seconds and starts no browser or server
-	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal -m "not slow and not browser and not server" $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not slow and not browser and not server" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests experiments

@@ -18,6 +18,9 @@ from PIL import Image
 
 from conftest import chromium, colourful
 
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
+pytestmark = pytest.mark.xdist_group("demo-server")
+
 
 def free_port() -> int:
     with socket.socket() as s:

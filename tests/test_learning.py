@@ -11,6 +11,9 @@ from conftest import REPO, SCENES
 sys.path.insert(0, str(REPO / "experiments"))
 from learning_check import learning_check  # noqa: E402
 
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
+pytestmark = pytest.mark.xdist_group("learning")
+
 FAST = ["data.batch_size=8", "optimizer=adam", "~callbacks.samples"]
 SYNTHETIC = [*FAST, "data.num_images=400", "trainer.max_epochs=3"]
 REAL = [*FAST, "data.limit=1000", "trainer.max_epochs=3"]

@@ -14,6 +14,9 @@ from PIL import Image
 from colorlab.reporting.runs import differing_overrides, parse_overrides, read_run
 from conftest import REPO, chromium, run_cli
 
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
+pytestmark = pytest.mark.xdist_group("report-sweep")
+
 TINY_RUN = [
     "data.image_size=32",
     "data.batch_size=8",
