@@ -54,3 +54,17 @@ def test_every_entry_point_composes_its_config(entry, tmp_path):
     result = run_cli(f"colorlab.{entry}", "--cfg", "job", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "trust_checkpoint: false" in result.stdout  # every command that opens a checkpoint
+
+
+def test_the_commands_that_only_colorize_start_without_lightning(tmp_path):
+    """colorize, export and the demo read a photo, not a data set: they do not import
+    Lightning (about 4 s of every start on a 2-core machine)."""
+    code = (
+        "import sys, colorlab.colorize, colorlab.export, colorlab.demo; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lightning'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
