@@ -89,6 +89,13 @@ def run_cli(
     )
 
 
+def run_colorize(ckpt: Path | str, source: Path, output: Path, cwd: Path):
+    """``python -m colorlab.colorize ckpt=… input=source output=…`` as a user runs it."""
+    return run_cli(
+        "colorlab.colorize", f"ckpt={ckpt}", f"input={source}", f"output={output}", cwd=cwd
+    )
+
+
 def default_sigint() -> None:
     """In a child before it starts: Ctrl-C's default action, as in a terminal. A suite run in
     the background (``nohup``, ``&``) ignores SIGINT, and Python started with SIGINT ignored

@@ -10,7 +10,7 @@ from PIL import Image
 from colorlab import load_colorizer
 from colorlab.errors import ColorlabError
 from colorlab.inference.onnx import export_onnx, read_metadata
-from conftest import TINY, colourful, compose_train, run_cli
+from conftest import TINY, colourful, compose_train, run_cli, run_colorize
 
 
 @pytest.fixture(scope="module")
@@ -168,13 +168,7 @@ def test_onnxruntime_refusing_a_file_is_one_line_through_colorize(checkpoints, t
     onnx.save(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.data")
     (tmp_path / "ext.data").unlink()
     colourful().save(tmp_path / "p.png")
-    result = run_cli(
-        "colorlab.colorize",
-        f"ckpt={tmp_path / 'ext.onnx'}",
-        f"input={tmp_path / 'p.png'}",
-        f"output={tmp_path / 'out'}",
-        cwd=tmp_path,
-    )
+    result = run_colorize(tmp_path / "ext.onnx", tmp_path / "p.png", tmp_path / "out", tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert (

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from colorlab import load_colorizer
 from colorlab.errors import ColorlabError, UnsafeFileError
 from colorlab.loading import read_checkpoint
-from conftest import TINY, colourful, compose_config, compose_train, run_cli
+from conftest import TINY, colourful, compose_config, compose_train, run_cli, run_colorize
 
 
 class Payload:
@@ -170,13 +170,7 @@ def test_every_entry_point_refuses_a_hostile_file_in_one_line(kind, hostile, vic
 def test_a_hostile_file_through_the_command_line_is_one_line_and_exit_2(hostile, victim, tmp_path):
     colourful().save(tmp_path / "photo.png")
     for kind, path in hostile.items():
-        result = run_cli(
-            "colorlab.colorize",
-            f"ckpt={path}",
-            f"input={tmp_path / 'photo.png'}",
-            f"output={tmp_path / kind}",
-            cwd=tmp_path,
-        )
+        result = run_colorize(path, tmp_path / "photo.png", tmp_path / kind, tmp_path)
         assert result.returncode == 2, result.stderr[-2000:]
         lines = result.stderr.strip().splitlines()
         assert lines[-1].startswith("colorlab: error: ") and "Traceback" not in result.stderr
@@ -263,13 +257,7 @@ def test_safetensors_export_colorizes_exactly_like_its_checkpoint(name, checkpoi
     assert from_file.colorize(picture).tobytes() == from_ckpt.colorize(picture).tobytes()
     # the safetensors file runs through colorize's command line too
     picture.save(tmp_path / "p.png")
-    result = run_cli(
-        "colorlab.colorize",
-        f"ckpt={output}",
-        f"input={tmp_path / 'p.png'}",
-        f"output={tmp_path / 'o'}",
-        cwd=tmp_path,
-    )
+    result = run_colorize(output, tmp_path / "p.png", tmp_path / "o", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "o" / "p.png").is_file()
 
