@@ -115,9 +115,9 @@ def build_page(
         folder = results.new_folder(getattr(request, "session_hash", None) or "api")
         target = folder / f"{Path(name).stem}_colorized.png"
         colorized.save(target)
-        shown = preview(colorized)
+        shown, photo_shown = preview(colorized), preview(picture)
         gray_file, colorized_file = folder / "gray.png", folder / "colorized.png"
-        preview(picture).convert("L").convert("RGB").save(gray_file)
+        photo_shown.convert("L").convert("RGB").save(gray_file)
         shown.save(colorized_file)
         text = f"{colorizer.label} · {colorized.width}×{colorized.height}"
         if used_temperature is not None:
@@ -132,7 +132,7 @@ def build_page(
         truth_file = None
         if truth_colorfulness > 1:  # a colour upload: score against it
             truth_file = folder / "photo.png"
-            preview(picture).save(truth_file)
+            photo_shown.save(truth_file)
             text += " · " + photo_scores(colorized, picture, truth_colorfulness)
         return (
             (str(gray_file), str(colorized_file)),
