@@ -397,3 +397,20 @@ def test_demo_options_are_refused_before_it_starts(checkpoints, override, messag
     with pytest.raises(ColorlabError) as refused:
         serve(cfg, block=False)
     assert str(refused.value).startswith(message)
+
+
+def test_the_pages_strip_wise_scores_equal_colorlabs_metrics(monkeypatch):
+    """The page scores large photos strip by strip (`colorlab.web`): the same colourfulness as
+    `colorlab.color.colorfulness` and the same PSNR as over the whole picture."""
+    import torch
+
+    from colorlab import web
+    from colorlab.color import colorfulness
+
+    picture, other = colourful((300, 211), seed=1), colourful((300, 211), seed=2)
+    whole = float(colorfulness(torch.from_numpy(np.asarray(picture)).permute(2, 0, 1)[None] / 255))
+    monkeypatch.setattr(web, "STRIP_PIXELS", 300 * 7)  # many strips, the last one short
+    assert abs(web.picture_colorfulness(picture) - whole) < 1e-3
+    text = web.photo_scores(other, picture, whole)
+    mse = np.mean((np.asarray(other, np.float64) - np.asarray(picture, np.float64)) ** 2)
+    assert f"PSNR {10 * np.log10(255**2 / mse):.2f} dB" in text
