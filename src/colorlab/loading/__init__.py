@@ -10,6 +10,8 @@ from colorlab.loading.checkpoint import (
     model_without_download,
     read_checkpoint,
     read_safetensors,
+    read_state_dict,
+    state_dict_problem,
     write_safetensors,
 )
 from colorlab.loading.upgrades import upgrade_checkpoint
@@ -21,6 +23,8 @@ __all__ = [
     "model_without_download",
     "read_checkpoint",
     "read_safetensors",
+    "read_state_dict",
+    "state_dict_problem",
     "upgrade_checkpoint",
     "write_safetensors",
 ]

@@ -92,6 +92,19 @@ def read_checkpoint(
     return hparams, state_dict
 
 
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """A plain weights file (a state dict saved by ``torch.save``, as published networks are
+    released), read by ``torch.load(weights_only=True)``; `ColorlabError` unless it holds a
+    mapping of names to tensors."""
+    path = _existing_file(path)
+    state_dict = _torch_load(path, "cpu", trusted=False)
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(key, str) and isinstance(value, Tensor) for key, value in state_dict.items()
+    ):
+        raise ColorlabError(f"{path} is not a weights file (no mapping of names to tensors in it)")
+    return dict(state_dict)
+
+
 def model_without_download(model: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's model config with ``pretrained`` off: its frozen backbone weights are in
     the state dict, so rebuilding it never downloads them again."""
@@ -101,6 +114,14 @@ def model_without_download(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
+def state_dict_problem(error: RuntimeError, limit: int = 240) -> str:
+    """What ``load_state_dict`` found wrong, in one line: its first missing or unexpected key or
+    size mismatch (its message's first line names only the class), shortened to ``limit``."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = next((line for line in lines[1:]), lines[0] if lines else type(error).__name__)
+    return detail if len(detail) <= limit else detail[: limit - 1] + "…"
+
+
 def load_weights(module: torch.nn.Module, state_dict: dict[str, Tensor], path: str | Path) -> None:
     """``module.load_state_dict(state_dict)``; `ColorlabError` naming ``path`` when the
     weights do not fit the network its config builds."""
@@ -108,7 +129,7 @@ def load_weights(module: torch.nn.Module, state_dict: dict[str, Tensor], path: s
         module.load_state_dict(state_dict)
     except RuntimeError as error:
         raise ColorlabError(
-            f"{path} does not match its model config ({first_line(error)})"
+            f"{path} does not match its model config ({state_dict_problem(error)})"
         ) from error
 
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from colorlab.color import colorfulness, to_rgb
 from colorlab.errors import OptionError
+from colorlab.models.heads import BranchOutput, HeadOutput
 
 Batch = dict[str, Tensor]
 #: A head spec of `colorlab.models.heads.make_head`.
@@ -130,7 +131,7 @@ class ColorizationLoss(nn.Module):
         """Statistics of the training split's ab batches (B×2×H×W); see `needs_prior`."""
         raise NotImplementedError(f"{type(self).__name__} fits no prior")
 
-    def own_terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
+    def own_terms(self, output: HeadOutput, batch: Batch) -> dict[str, Tensor]:
         """The loss's own named terms on the raw output."""
         raise NotImplementedError
 
@@ -152,12 +153,12 @@ class ColorizationLoss(nn.Module):
         names += [name for name, weight in added if weight and name not in names]
         return names + (["discriminator"] if self.adversarial is not None else [])
 
-    def decode(self, output: Tensor, batch: Batch) -> Tensor:
+    def decode(self, output: HeadOutput, batch: Batch) -> Tensor:
         """The raw output as ab (B×2×H×W at the batch's size), differentiably; ab itself by
-        default."""
-        return output.float()
+        default (a two-branch output's: its regression branch)."""
+        return (output.ab if isinstance(output, BranchOutput) else output).float()
 
-    def terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
+    def terms(self, output: HeadOutput, batch: Batch) -> dict[str, Tensor]:
         """Every named, weighted term (scalars); they sum to the loss."""
         terms = self.own_terms(output, batch)
         if not (self.l1_weight or self.colorfulness_weight or self.perceptual or self.adversarial):
@@ -178,7 +179,7 @@ class ColorizationLoss(nn.Module):
             )
         return terms
 
-    def forward(self, output: Tensor, batch: Batch) -> Tensor:
+    def forward(self, output: HeadOutput, batch: Batch) -> Tensor:
         return total(self.terms(output, batch))
 
 

@@ -19,6 +19,7 @@ from colorlab.color import (
 )
 from colorlab.errors import OptionError
 from colorlab.losses.base import Batch, ColorizationLoss, HeadSpec
+from colorlab.models.heads import BranchOutput, HeadOutput
 
 #: ``downsample``: the logits' resolution is 1/downsample of the input's.
 DOWNSAMPLES = (1, 2, 4, 8)
@@ -163,21 +164,26 @@ class ClassificationLoss(ColorizationLoss):
         if self.rebalance is not None:
             self.class_weights.copy_(rebalancing_weights(self.prior, self.rebalance))
 
-    def decode(self, output: Tensor, batch: Batch) -> Tensor:
+    def decode(self, output: HeadOutput, batch: Batch) -> Tensor:
         """Logits -> ab by the annealed mean at the head's temperature, upsampled bilinearly
-        to the batch's size (differentiable: the added terms train through it)."""
+        to the batch's size (differentiable: the added terms train through it). A two-branch
+        output's ab is its regression branch (the added terms, ``l1_weight``, train that)."""
+        if isinstance(output, BranchOutput):
+            return output.ab.float()
         ab = annealed_mean(output, self.bins, self.head["temperature"])
         return F.interpolate(ab, size=batch["L"].shape[-2:], mode="bilinear", align_corners=False)
 
     def own_term_names(self) -> tuple[str, ...]:
         return ("classification",)
 
-    def own_terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
-        """``output``: logits B×Q×h×w (h = H/downsample); the mean weighted cross-entropy."""
+    def own_terms(self, output: HeadOutput, batch: Batch) -> dict[str, Tensor]:
+        """``output``: logits B×Q×h×w (h = H/downsample), or a `BranchOutput` holding them;
+        the mean weighted cross-entropy."""
         if self.rebalance is not None and self.needs_prior:
             raise RuntimeError("ClassificationLoss.fit_prior must run before training")
-        log_p = torch.log_softmax(output.float(), dim=1)
-        indices, weights = self.encode(batch["ab"], output.shape[-2:])
+        logits = output.logits if isinstance(output, BranchOutput) else output
+        log_p = torch.log_softmax(logits.float(), dim=1)
+        indices, weights = self.encode(batch["ab"], logits.shape[-2:])
         cross_entropy = -(log_p.gather(1, indices) * weights).sum(dim=1)  # B×h×w
         if self.rebalance is not None:
             cross_entropy = cross_entropy * self.class_weights[indices[:, 0]]

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from colorlab.errors import OptionError, check_choice
 from colorlab.losses.base import Batch, ColorizationLoss
+from colorlab.models.heads import HeadOutput
 
 REGRESSION_KINDS = ("mse", "l1", "huber")
 
@@ -36,8 +37,8 @@ class RegressionLoss(ColorizationLoss):
     def own_term_names(self) -> tuple[str, ...]:
         return (self.kind,)
 
-    def own_terms(self, output: Tensor, batch: Batch) -> dict[str, Tensor]:
-        ab_pred, ab = output.float(), batch["ab"]
+    def own_terms(self, output: HeadOutput, batch: Batch) -> dict[str, Tensor]:
+        ab_pred, ab = self.decode(output, batch), batch["ab"]
         if self.kind == "mse":
             return {"mse": F.mse_loss(ab_pred, ab)}
         if self.kind == "l1":

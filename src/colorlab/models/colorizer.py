@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
-from colorlab.models.heads import make_head
+from colorlab.models.heads import BranchOutput, Head, HeadOutput, make_head
 from colorlab.models.parts import (
     UP,
     BaselineEncoder,
@@ -48,15 +48,24 @@ class ColorizerBase(nn.Module):
 
     ``forward(L)`` gives the head's raw output (what the loss trains: ab for a regression
     head, colour-bin logits for a classification head); `predict_ab` gives ab for any head.
-    Subclasses implement `features` (B×`out_channels`×H×W). ``native_size`` is the square
-    input size the configuration was designed for.
+    Subclasses implement `features` (B×`out_channels`×H/stride×W/stride; ``layout``: the
+    classification head's own ``hidden`` and ``bins``, see `make_head`), or give their own
+    built `Head`. ``native_size`` is the square input size the configuration was designed for.
     """
 
     def __init__(
-        self, out_channels: int, multiple: int, native_size: int, head: HeadSpec = None
+        self,
+        out_channels: int,
+        multiple: int,
+        native_size: int,
+        head: HeadSpec | Head = None,
+        stride: int = 1,
+        **layout: Any,
     ) -> None:
         super().__init__()
-        self.head = make_head(out_channels, head)
+        self.head = (
+            head if isinstance(head, Head) else make_head(out_channels, head, stride, **layout)
+        )
         self.multiple = multiple
         self.native_size = native_size
 
@@ -67,26 +76,35 @@ class ColorizerBase(nn.Module):
         """The pretrained torchvision parts (frozen or fine-tuned)."""
         return [m for m in self.modules() if isinstance(m, Backbone)]
 
-    def forward(self, L: Tensor) -> Tensor:
-        """L (B×1×H×W, 0..100) -> the head's output (B×2×H×W ab, or B×Q×H/d×W/d logits)."""
+    def check_input(self, L: Tensor) -> None:
+        """`ValueError` unless L is B×1×H×W with H and W multiples of `multiple`."""
         if L.ndim != 4 or L.shape[1] != 1:
             raise ValueError(f"expected L as B×1×H×W, got {tuple(L.shape)}")
         if L.shape[-2] % self.multiple or L.shape[-1] % self.multiple:
             raise ValueError(
                 f"H and W must be multiples of {self.multiple}, got {tuple(L.shape[-2:])}"
             )
+
+    def forward(self, L: Tensor) -> HeadOutput:
+        """L (B×1×H×W, 0..100) -> the head's output (B×2×H×W ab, or B×Q×H/d×W/d logits)."""
+        self.check_input(L)
         return self.head(self.features(L))
 
     def decode(
-        self, output: Tensor, size: tuple[int, ...], temperature: float | None = None
+        self, output: HeadOutput, size: tuple[int, ...], temperature: float | None = None
     ) -> Tensor:
         """The head's output -> ab (B×2×H×W float in (-1, 1)) at ``size`` (H, W).
 
         Decoded at the head's resolution first, then upsampled bilinearly where smaller; in
-        float32 also under autocast. ``temperature`` overrides a classification head's T.
+        float32 also under autocast. ``temperature`` overrides a classification head's T. A
+        two-branch output (`BranchOutput`) predicts with its regression branch.
         """
-        with torch.autocast(output.device.type, enabled=False):
-            ab = self.head.decode(output.float(), temperature)
+        device = (output.ab if isinstance(output, BranchOutput) else output).device
+        with torch.autocast(device.type, enabled=False):
+            if isinstance(output, BranchOutput):
+                ab = output.ab.float()
+            else:
+                ab = self.head.decode(output.float(), temperature)
             if tuple(ab.shape[-2:]) != tuple(size):
                 ab = F.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)
         return ab
