@@ -19,18 +19,21 @@ from PIL import Image
 
 from colorlab.errors import ColorlabError, OptionError
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
+from colorlab.zoo import zoo_name
 
 #: What a checkpoint folder is searched for.
 _PATTERNS = ("best*.ckpt", "last.ckpt", "*.safetensors", "*.onnx")
 
 
 def find_checkpoints(paths: list[str]) -> list[Path]:
-    """Checkpoint files named by ``paths``: files as they are, folders (runs or sweeps)
-    searched for their best and last checkpoints and exported files."""
+    """Checkpoint files named by ``paths``: files and ``zoo:NAME`` as they are, folders (runs
+    or sweeps) searched for their best and last checkpoints and exported files."""
     found: list[Path] = []
     for item in paths:
         path = Path(item).expanduser()
-        if path.is_file():
+        if zoo_name(item) is not None:  # a published network: zoo:eccv16
+            found.append(Path(item))
+        elif path.is_file():
             found.append(path)
         elif path.is_dir():
             for pattern in _PATTERNS:

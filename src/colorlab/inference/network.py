@@ -16,6 +16,7 @@ from colorlab.errors import ColorlabError
 from colorlab.loading import load_weights, model_without_download, read_checkpoint
 from colorlab.losses import ColorizationLoss, loss_name
 from colorlab.models import model_name
+from colorlab.zoo.files import zoo_name
 
 
 def display_name(model: dict[str, Any], loss: dict[str, Any]) -> str:
@@ -80,7 +81,13 @@ def load_network(
 ) -> TrainedNetwork:
     """The network of checkpoint (or colorlab safetensors file) ``path`` on ``device``, in
     eval mode, read safely (`colorlab.loading`; ``trusted`` unpickles in full). A frozen
-    pretrained backbone comes back from the file, never from a download."""
+    pretrained backbone comes back from the file, never from a download. ``zoo:NAME`` is a
+    published network with its authors' weights (`colorlab.zoo`)."""
+    name = zoo_name(path)
+    if name is not None:
+        from colorlab.zoo.published import published_network
+
+        return published_network(name, device)
     hparams, state_dict = read_checkpoint(path, device, trusted)
     model = model_without_download(hparams["model"])
     net = build(model, "model", head=head_of(dict(hparams["loss"])))

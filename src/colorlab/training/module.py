@@ -6,6 +6,7 @@ itself (`configure_callbacks`)."""
 from __future__ import annotations
 
 import inspect
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,10 @@ from colorlab.losses import Batch, ColorizationLoss
 from colorlab.losses.base import total
 from colorlab.metrics import ColorizationMetrics, seed_accuracy
 from colorlab.models import ColorizerBase
+from colorlab.models.heads import HeadOutput
 from colorlab.training.callbacks import BackboneThaw, ColourPrior, StopOnNonFiniteLoss
+
+log = logging.getLogger(__name__)
 
 #: ``compile=``: true (= default) or a `torch.compile` mode.
 COMPILE_MODES = (True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -81,11 +85,36 @@ class ColorizationModule(L.LightningModule):
                 "name a colorlab.losses.ColorizationLoss (see conf/loss/)",
             )
         self.net = build(model, "model", head=self.loss_fn.head)
+        self._warn_untrained_prediction(model)
         # An adversarial term trains its critic with its own optimizer, step by step.
         self.automatic_optimization = self.loss_fn.adversarial is None
         self.image_size = image_size or self.net.native_size
         self.val_metrics = ColorizationMetrics()
         self.test_metrics = ColorizationMetrics(ssim=True, auc=True)
+
+    def _warn_untrained_prediction(self, model: dict[str, Any]) -> None:
+        """A two-branch network (SIGGRAPH17) predicts with its regression branch, which only
+        the terms on ab train: without them (and not fine-tuned) it would stay as initialised."""
+        from colorlab.zoo.networks import TwoBranchHead
+
+        head = self.net.head
+        trains_ab = (
+            self.loss_fn.l1_weight
+            or self.loss_fn.colorfulness_weight
+            or (self.loss_fn.perceptual is not None or self.loss_fn.adversarial is not None)
+        )
+        if (
+            isinstance(head, TwoBranchHead)
+            and head.model_class is not None
+            and not trains_ab
+            and not model.get("pretrained")
+        ):
+            log.warning(
+                "%s predicts with its regression branch, which loss=classification trains only "
+                "through loss.l1_weight (the paper's combination; experiment=siggraph17 uses "
+                "1.16): with none its predictions stay those of an untrained branch",
+                model.get("_target_"),
+            )
 
     def forward(self, L: Tensor) -> Tensor:
         """L (B×1×H×W, 0..100) -> ab_pred (B×2×H×W in (-1, 1)), through `predict_ab`."""
@@ -99,7 +128,7 @@ class ColorizationModule(L.LightningModule):
         return [*train, "val/loss", *(f"val/{name}" for name in self.val_metrics.names())]
 
     # -- steps ---------------------------------------------------------------------------
-    def model_step(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+    def model_step(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor], HeadOutput]:
         """The network on ``batch["L"]`` and its loss: ``(loss, named terms, raw output)``."""
         output = self.net(batch["L"])
         terms = self.loss_fn.terms(output, batch)
@@ -119,7 +148,7 @@ class ColorizationModule(L.LightningModule):
                 self.log(f"train/loss_{name}", value, **options)
 
     @torch.no_grad()
-    def _log_train_accuracy(self, output: Tensor, batch: Batch) -> None:
+    def _log_train_accuracy(self, output: HeadOutput, batch: Batch) -> None:
         """``train/seed_accuracy`` of the step's output: an epoch mean kept on the device
         (the reference plotted it for training and validation)."""
         ab_pred = self.net.decode(output.detach(), batch["L"].shape[-2:])
