@@ -23,7 +23,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from colorlab.cli.runner import config_dir
+from colorlab.configs import config_dir
 from colorlab.inference import load_colorizer
 from colorlab.inference.evaluation import evaluate_colorizers, markdown_table
 from colorlab.train import train
@@ -57,6 +57,11 @@ VARIANTS = {
     "vivid, l1 5": ["experiment=vivid", "loss.l1_weight=5.0"],
     "vivid, l1 6": ["experiment=vivid", "loss.l1_weight=6.0"],
     "vivid, l1 10": ["experiment=vivid", "loss.l1_weight=10.0"],
+    # the published architectures with their papers' recipes, and at vivid's learning rate
+    "eccv16": ["experiment=eccv16"],
+    "siggraph17": ["experiment=siggraph17"],
+    "eccv16, lr 1e-3": ["experiment=eccv16", "optimizer.lr=1e-3"],
+    "siggraph17, lr 1e-3": ["experiment=siggraph17", "optimizer.lr=1e-3"],
     "unet l1+colorfulness 0.03": [
         "experiment=vivid",
         "loss=l1",

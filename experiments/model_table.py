@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
 
-from colorlab.cli.runner import config_dir
+from colorlab.configs import config_dir
 
 DEFAULT_ROWS = [
     ["model=baseline"],
@@ -25,6 +25,8 @@ DEFAULT_ROWS = [
     ["model=unet"],
     ["model=unet", "model.backbone=resnet34"],
     ["model=unet", "model.backbone=convnext_tiny"],
+    ["model=eccv16"],
+    ["model=siggraph17"],
 ]
 
 
