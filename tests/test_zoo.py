@@ -401,3 +401,45 @@ def test_classification_training_resumes_reloads_and_exports(overrides, tmp_path
     L = _L(size=64, batch=2)
     with torch.no_grad():
         assert (onnx_net.predict_ab(L) - torch_net.predict_ab(L)).abs().max() < 1e-3
+
+
+def _module(tmp_path, *overrides):
+    from colorlab.configs import plain
+    from colorlab.training.module import ColorizationModule
+
+    cfg = compose_train(*overrides, run_dir=tmp_path)
+    return ColorizationModule(
+        model=plain(cfg.model), loss=plain(cfg.loss), optimizer=plain(cfg.optimizer)
+    )
+
+
+def test_siggraph17_under_classification_trains_its_bins_and_predicts_by_regression(
+    tmp_path, caplog
+):
+    from colorlab.models.heads import BranchOutput
+
+    module = _module(tmp_path, "model=siggraph17", "loss=classification", "loss.l1_weight=1.16")
+    L = torch.rand(2, 1, 64, 64) * 100
+    output = module.net(L)
+    assert isinstance(output, BranchOutput)
+    assert output.logits.shape == (2, 261, 16, 16) and output.ab.shape == (2, 2, 64, 64)
+    assert torch.equal(module(L), output.ab)  # the prediction is the regression branch's
+    batch = {"L": L, "ab": torch.rand(2, 2, 64, 64) * 0.4 - 0.2, "rgb": torch.rand(2, 3, 64, 64)}
+    module.loss_fn.set_prior(torch.full((261,), 1 / 261))
+    terms = module.loss_fn.terms(output, batch)
+    assert set(terms) == {"classification", "l1"}
+    terms["l1"].backward()  # the L1 term reaches the regression branch, not the bins
+    assert module.net.head.model_out[0].weight.grad.abs().sum() > 0
+    assert module.net.head.model_class.conv.weight.grad is None
+    assert "regression branch" not in caplog.text
+    _module(tmp_path / "b", "model=siggraph17", "loss=classification")
+    assert "trains only through loss.l1_weight" in caplog.text
+
+
+def test_a_wrong_layout_names_the_key_and_the_choices(tmp_path):
+    from colorlab.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"model\.layout='ours'.*colorlab, released"):
+        _module(tmp_path, "model=eccv16", "model.layout=ours")
+    with pytest.raises(OptionError, match=r"model\.layout='released'.*loss=classification"):
+        _module(tmp_path, "model=siggraph17", "model.layout=released", "loss=l1")
