@@ -53,6 +53,7 @@ VARIANTS = {
     ],
     "classification+l1": ["loss=classification", "loss.l1_weight=1.0"],
     "vivid": ["experiment=vivid"],
+    "hints": ["experiment=hints"],
     "vivid, l1 3": ["experiment=vivid", "loss.l1_weight=3.0"],
     "vivid, l1 5": ["experiment=vivid", "loss.l1_weight=5.0"],
     "vivid, l1 6": ["experiment=vivid", "loss.l1_weight=6.0"],

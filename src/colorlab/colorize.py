@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hydra
 from omegaconf import DictConfig
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from colorlab.cli.runner import one_line_errors, run_app
 from colorlab.cli.validation import COLORIZE_RULES, named, validate
 from colorlab.configs import config_dir
-from colorlab.errors import ColorlabError
-from colorlab.inference.colorizer import load_colorizer
-from colorlab.inference.jobs import colorize_files, plan_jobs
+from colorlab.errors import ColorlabError, OptionError
+from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
+from colorlab.inference.hints import read_hints
+from colorlab.inference.jobs import Job, colorize_files, plan_jobs, save_picture
 from colorlab.inference.merge import return_freed_memory_to_the_os
 
 #: Names of `plan_jobs`'s errors that are top-level keys, not ``colorize.`` options.
@@ -39,6 +40,8 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
             temperature=options.temperature,
             trusted=cfg.trust_checkpoint,
         )
+        if options.get("hints"):
+            return _colorize_with_hints(colorizer, jobs, options.hints, options.hint_size)
         counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
     large, limit = counts["too_large"], f"colorize.max_megapixels={options.max_megapixels}"
     if (counts["skipped"] or large) and not counts["images"] and not counts["videos"]:
@@ -61,6 +64,39 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
         flush=True,
     )
     return counts
+
+
+def _colorize_with_hints(
+    colorizer: TrainedColorizer, jobs: list[Job], hints_file: str, hint_size: int
+) -> dict[str, int]:
+    """``colorize.hints=FILE``: the one photo of ``jobs`` colorized with the file's hints."""
+    if len(jobs) != 1 or jobs[0].is_video:
+        raise OptionError(
+            "colorize.hints",
+            hints_file,
+            f"hints are for one photo; input names {len(jobs)} files"
+            + (" (a video)" if jobs and jobs[0].is_video else ""),
+        )
+    job = jobs[0]
+    try:
+        lightness = colorizer.lightness(job.source)
+    except (OSError, UnidentifiedImageError) as error:
+        raise ColorlabError(f"cannot read {job.source}: {error}") from error
+    try:
+        hints = read_hints(hints_file, lightness.width, lightness.height)
+    except ValueError as error:
+        raise ColorlabError(str(error)) from None
+    picture = colorizer.colorize_with_hints(lightness, hints, hint_size)
+    save_picture(picture, job.target)
+    print(f"colorlab: {job.source} colorized with {len(hints)} hints into {job.target}", flush=True)
+    return {
+        "images": 1,
+        "videos": 0,
+        "frames": 0,
+        "skipped": 0,
+        "too_large": 0,
+        "hints": len(hints),
+    }
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="colorize")

@@ -19,11 +19,13 @@ from colorlab.cli.runner import one_line_errors, refuse_used_dir, run_app
 from colorlab.cli.validation import EVALUATE_RULES, validate
 from colorlab.configs import build, config_dir
 from colorlab.devices import resolve_device
-from colorlab.errors import ColorlabError, check_choice
+from colorlab.errors import ColorlabError, OptionError, check_choice
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
 from colorlab.inference.evaluation import (
     GRAY,
+    HintSweep,
     evaluate_colorizers,
+    hinted_name,
     markdown_table,
     row_names,
     table_columns,
@@ -59,6 +61,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ]
     labels = row_names(paths, loaded)
     colorizers: dict[str, TrainedColorizer | None] = {GRAY: None, **dict(zip(labels, loaded))}
+    sweep = _hint_sweep(cfg, loaded)
 
     datamodule = build(cfg.data, "data")
     datamodule.setup()
@@ -70,6 +73,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         cfg.num_images,
         fid=cfg.fid,
         lpips=cfg.lpips_net if cfg.lpips else None,
+        hints=sweep,
     )
 
     out.mkdir(parents=True, exist_ok=True)
@@ -82,6 +86,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 "images": len(loader.dataset),
                 "protocol": _protocol(cfg, results),
                 "metrics": results,
+                **({"hint_sweep": _hint_table(sweep, labels, results)} if sweep else {}),
             },
             indent=2,
         )
@@ -97,6 +102,39 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         flush=True,
     )
     return {"metrics": results, "run_dir": str(out)}
+
+
+def _hint_sweep(cfg: DictConfig, loaded: list[TrainedColorizer]) -> HintSweep | None:
+    """``evaluate.hint_points``'s sweep, or None; a sweep no model can take is refused."""
+    options = cfg.get("evaluate") or {}
+    points = options.get("hint_points")
+    if not points:
+        return None
+    if not any(c.takes_hints for c in loaded):
+        raise OptionError(
+            "evaluate.hint_points",
+            list(points),
+            "no checkpoint given takes hints (train with model.hints=true, or zoo:siggraph17)",
+        )
+    square = options.get("hint_square") or max(1, round(6 * cfg.data.image_size / 256))
+    return HintSweep(list(points), int(square), int(cfg.seed))
+
+
+def _hint_table(
+    sweep: HintSweep, labels: list[str], results: dict[str, dict[str, float]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """metrics.json's ``hint_sweep``: per model that takes hints, per point count (0 = none)."""
+    table = {}
+    for label in labels:
+        counts = {"0": results[label]}
+        counts |= {
+            str(n): results[hinted_name(label, n)]
+            for n in sweep.points
+            if hinted_name(label, n) in results
+        }
+        if len(counts) > 1:
+            table[label] = counts
+    return table
 
 
 def _protocol(cfg: DictConfig, results: dict[str, dict[str, float]]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from colorlab.data.cache import CACHE_MODES
 from colorlab.errors import ColorlabError, OptionError
@@ -114,6 +114,16 @@ EVALUATE_RULES = (
     Rule("fid", _boolean, "true or false"),
     Rule("lpips", _boolean, "true or false"),
     Rule("lpips_net", lambda v: v in LPIPS_NETS, "one of " + ", ".join(LPIPS_NETS)),
+    Rule(
+        "evaluate.hint_points",
+        lambda v: (
+            isinstance(v, (list, ListConfig))
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10_000 for n in v)
+        ),
+        "a list of point counts, e.g. [0,1,2,5,10,20,50,100]",
+        True,
+    ),
+    Rule("evaluate.hint_square", _integer(1, 64), "an integer from 1 to 64 (pixels) or null", True),
     *DATA_RULES,
     *TRUST_RULES,
 )
@@ -132,6 +142,7 @@ COLORIZE_RULES = (
     Rule("colorize.size", _integer(8, 4096), "an integer from 8 to 4096 or null", True),
     Rule("colorize.temperature", _number(0, 10), "a number in (0, 10] or null", True),
     Rule("colorize.max_megapixels", _number(0), "a number > 0 (megapixels)"),
+    Rule("colorize.hint_size", _integer(1, 64), "an integer from 1 to 64 (model pixels)"),
     *TRUST_RULES,
 )
 

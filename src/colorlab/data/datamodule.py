@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import lightning as L
 import torch
@@ -22,6 +22,7 @@ from colorlab.data.cache import (
     choose_cache,
     threaded_loader,
 )
+from colorlab.data.hints import hint_simulation
 from colorlab.data.sampling import EpochOrder
 from colorlab.data.transforms import Batch, build_augmentation, prepare_batch
 from colorlab.errors import ColorlabError, OptionError, check_choice
@@ -61,7 +62,8 @@ class ColorizationDataModule(L.LightningDataModule):
     Both visit the same images in the same order (`EpochOrder`: a seeded order per epoch,
     one shard per DDP rank). `on_after_batch_transfer` then augments (training only: a
     horizontal flip, and a random resized crop with ``crop_scale``), converts to Lab and
-    returns ``{"L": B×1×S×S in [0, 100], "ab": B×2×S×S in (-1, 1), "rgb": B×3×S×S in [0, 1]}``.
+    returns ``{"L": B×1×S×S in [0, 100], "ab": B×2×S×S in (-1, 1), "rgb": B×3×S×S in [0, 1]}``,
+    with ``"hints"`` (B×3×S×S, `colorlab.data.hints`) in training where ``hints`` enables them.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class ColorizationDataModule(L.LightningDataModule):
         crop_scale: tuple[float, float] | None = None,
         cache: str = "auto",
         seed: int = 0,
+        hints: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if image_size < 8:
@@ -86,6 +89,8 @@ class ColorizationDataModule(L.LightningDataModule):
         self.num_workers = max(0, int(num_workers))
         self.pin_memory = pin_memory
         self.augmentation = build_augmentation(self.image_size, flip, crop_scale)
+        #: Simulated colour hints added to training batches (``hints.enabled``), or None.
+        self.hint_simulation = hint_simulation(hints)
         self.cache = cache
         self.seed = seed
         self.datasets: dict[str, SplitDataset] = {}
@@ -216,4 +221,7 @@ class ColorizationDataModule(L.LightningDataModule):
     # -- on the device -------------------------------------------------------------------
     def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Batch:
         training = self.trainer is not None and self.trainer.training
-        return prepare_batch(batch, self.augmentation if training else None)
+        prepared = prepare_batch(batch, self.augmentation if training else None)
+        if training and self.hint_simulation is not None:
+            prepared["hints"] = self.hint_simulation(prepared["ab"])
+        return prepared

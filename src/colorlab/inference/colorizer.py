@@ -12,8 +12,9 @@ and only chroma comes from the model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from torch import Tensor
 from colorlab.color import check_temperature
 from colorlab.data.images import ORIENTATION, open_rgb, pil_to_rgb
 from colorlab.devices import autocast, resolve_device
-from colorlab.errors import OptionError
+from colorlab.errors import ColorlabError, OptionError
+from colorlab.inference.hints import Hint, as_hints, hint_map, resize_hints
 from colorlab.inference.merge import Lightness, merge
 from colorlab.inference.network import TrainedNetwork, load_network
 
@@ -108,17 +110,32 @@ class TrainedColorizer:
             return ab
         return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
-    @torch.no_grad()
-    def predict_small_ab(self, L_small: Tensor) -> Tensor:
-        """ab at the model's size for L already at it: B×1×s×s -> B×2×s×s in (-1, 1)."""
-        precision = "bf16-mixed" if self.device.type == "cuda" else "32-true"
-        with autocast(self.device, precision):
-            return self.net.predict_ab(L_small.to(self.device, torch.float32), self.temperature)
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the network takes colour hints (trained with ``model.hints=true``, or
+        SIGGRAPH17)."""
+        return bool(getattr(self.net, "hints", False))
 
     @torch.no_grad()
-    def predict_ab(self, L: Tensor) -> Tensor:
-        """ab for lightness of any size: B×1×H×W (0..100) -> B×2×H×W in (-1, 1)."""
-        return self.enlarge(self.predict_small_ab(self.shrink(L)), L.shape[-2:])
+    def predict_small_ab(self, L_small: Tensor, hints: Tensor | None = None) -> Tensor:
+        """ab at the model's size for L already at it: B×1×s×s (and hint maps B×3×s×s, see
+        `colorlab.inference.hints`) -> B×2×s×s in (-1, 1)."""
+        precision = "bf16-mixed" if self.device.type == "cuda" else "32-true"
+        L_small = L_small.to(self.device, torch.float32)
+        with autocast(self.device, precision):
+            if hints is None:
+                return self.net.predict_ab(L_small, self.temperature)
+            return self.net.predict_ab(L_small, self.temperature, hints.to(self.device))
+
+    @torch.no_grad()
+    def predict_ab(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
+        """ab for lightness of any size: B×1×H×W (0..100), and hint maps of its size
+        (B×3×H×W, `colorlab.inference.hints`) for a network that takes them -> B×2×H×W in
+        (-1, 1)."""
+        small = self.shrink(L)
+        if hints is not None:
+            hints = resize_hints(hints.to(self.device), (self.size, self.size))
+        return self.enlarge(self.predict_small_ab(small, hints), L.shape[-2:])
 
     def lightness(self, image: ImageLike | np.ndarray) -> Lightness:
         """A picture's lightness, computed once, with its model-size L ready
@@ -147,9 +164,42 @@ class TrainedColorizer:
         ab_small = self.predict_lightness_ab(lightnesses)
         return [merge(ab[None], light) for ab, light in zip(ab_small, lightnesses)]
 
-    def colorize(self, image: ImageLike) -> Image.Image:
-        """Colorize one picture (path, PIL image or array); a PIL RGB image of its size."""
-        return self.colorize_batch([image])[0]
+    def colorize(
+        self, image: ImageLike, hints: Iterable[Any] | None = None, hint_size: int = 1
+    ) -> Image.Image:
+        """Colorize one picture (path, PIL image or array); a PIL RGB image of its size.
+
+        ``hints``: colour hints ``[(x, y, colour), …]`` (x, y in the picture's pixels, colour
+        ``(r, g, b)`` 0–255 or ``"#rrggbb"``; see `colorlab.inference.hints`), each marking
+        the model-input pixel under it (a square of ``hint_size``). A network trained without
+        hints given some: `ColorlabError`; a hint off the picture or a bad colour: `OptionError`
+        naming it."""
+        if hints is None:
+            return self.colorize_batch([image])[0]
+        lightness = self.lightness(image)
+        try:
+            placed = as_hints(hints, lightness.width, lightness.height)
+        except ValueError as error:
+            raise OptionError("hints", "…", str(error)) from None
+        return self.colorize_with_hints(lightness, placed, hint_size)
+
+    @torch.no_grad()
+    def colorize_with_hints(
+        self, lightness: Lightness, hints: Sequence[Hint], hint_size: int = 1
+    ) -> Image.Image:
+        """Colorize a picture's `Lightness` with checked `Hint`s (see `colorize`)."""
+        if hints and not self.takes_hints:
+            raise ColorlabError(
+                f"{self.label} was trained without hints (model.hints=false): it cannot take "
+                "them; train with model.hints=true (experiment=hints) or use zoo:siggraph17"
+            )
+        try:
+            hint_input = hint_map(hints, lightness.size, self.size, hint_size, self.device)
+        except ValueError as error:
+            raise OptionError("hint_size", hint_size, str(error)) from None
+        small = lightness.small(self.size)
+        ab_small = self.predict_small_ab(small, hint_input if self.takes_hints else None)
+        return merge(ab_small[0][None], lightness)
 
 
 def load_colorizer(

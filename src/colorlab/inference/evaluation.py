@@ -8,8 +8,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 from rich.progress import track
+from torch import Tensor
 
 from colorlab.color import gray_rgb, to_rgb
+from colorlab.data.hints import HintSimulation
 from colorlab.data.transforms import prepare_batch
 from colorlab.errors import ColorlabError
 from colorlab.inference.colorizer import TrainedColorizer
@@ -32,6 +34,34 @@ TABLE_COLUMNS = (
 )
 #: Columns of the metrics that need pretrained networks, where they were computed.
 OPTIONAL_COLUMNS = ("fid", "lpips")
+
+
+def hinted_name(name: str, points: int) -> str:
+    """The row of colorizer ``name`` given ``points`` hints: ``name · 10 hints``."""
+    return f"{name} · {points} hint{'s' if points != 1 else ''}"
+
+
+class HintSweep:
+    """The evaluation's hint points (Zhang et al. 2017's test): for each count in ``points``,
+    that many points sampled from the truth per photo (squares of ``square`` pixels at
+    Gaussian positions around the centre, coloured with their true mean ab), seeded by
+    ``seed`` so that every model gets the same ones."""
+
+    def __init__(self, points: list[int], square: int = 2, seed: int = 0) -> None:
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in points):
+            raise ValueError(f"hint points {points!r} are not integers >= 0")
+        self.points = sorted({n for n in points if n > 0})
+        self.simulations = {
+            n: HintSimulation(sizes=(square, square), max_points=n) for n in self.points
+        }
+        self.generators = {n: torch.Generator().manual_seed(seed + n) for n in self.points}
+
+    def draw(self, ab: Tensor) -> dict[int, Tensor]:
+        """Hint maps (B×3×H×W) of each count for a batch's true ab (B×2×H×W)."""
+        counts = torch.full((ab.shape[0],), 0, dtype=torch.long)
+        return {
+            n: self.simulations[n].points(ab, counts + n, self.generators[n]) for n in self.points
+        }
 
 
 def table_columns(results: dict[str, dict[str, float]]) -> list[str]:
@@ -67,6 +97,7 @@ def evaluate_colorizers(
     num_images: int = 8,
     fid: bool = False,
     lpips: str | None = None,
+    hints: HintSweep | None = None,
 ) -> tuple[dict[str, dict[str, float]], list[list[Image.Image]]]:
     """Metrics per named colorizer (None = the gray prediction) on ``loader``'s uint8 batches,
     and ``num_images`` rows of pictures (gray | each colorizer | ground truth) spread evenly
@@ -74,7 +105,9 @@ def evaluate_colorizers(
 
     ``fid``: also each row's FID against the photos (`FrechetDistances`); ``lpips``: also
     LPIPS with that network (``alex``, ``vgg``, ``squeeze``). Where their weights cannot be
-    had, one warning line each and the other metrics.
+    had, one warning line each and the other metrics. ``hints``: also a row per hint count
+    for each colorizer that takes hints (`hinted_name`; the table's metrics, without FID and
+    LPIPS).
     """
     fid_sets = (
         _unless_unavailable(lambda: FrechetDistances(colorizers, device), "FID") if fid else None
@@ -95,11 +128,24 @@ def evaluate_colorizers(
         if hasattr(loader, "dataset")
         else set(range(num_images))
     )
+    hinted = [
+        (name, n, taker)
+        for name, taker in colorizers.items()
+        if taker is not None and taker.takes_hints
+        for n in (hints.points if hints else [])
+    ]
+    for name, n, _ in hinted:
+        metrics[hinted_name(name, n)] = ColorizationMetrics(ssim=True, auc=True).to(device)
     rows: list[list[Image.Image]] = []
     seen = 0
     for raw in track(loader, description="evaluating"):
         batch = prepare_batch(raw.to(device))
         L, ab, rgb = batch["L"], batch["ab"], batch["rgb"]
+        if hinted and hints is not None:
+            drawn = hints.draw(ab)
+            for name, n, taker in hinted:
+                ab_pred = taker.predict_ab(L, drawn[n])
+                metrics[hinted_name(name, n)].update(ab_pred, ab, to_rgb(L, ab_pred), rgb)
         predictions = {}
         for name, colorizer in colorizers.items():
             ab_pred = torch.zeros_like(ab) if colorizer is None else colorizer.predict_ab(L)
@@ -136,7 +182,8 @@ def markdown_table(results: dict[str, dict[str, float]], fid_images: int | None 
     header = "| model | " + " | ".join(columns) + " |"
     lines = [header, "|" + " --- |" * (len(columns) + 1)]
     for name, values in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[c]:.4f}" for c in columns) + " |")
+        cells = (f"{values[c]:.4f}" if c in values else "–" for c in columns)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     target = next(iter(results.values()))["colorfulness_target"]
     lines.append("")
     lines.append(

@@ -264,6 +264,7 @@ class Backbone(nn.Module):
         return super().train(mode and getattr(self, "trainable", False))
 
     def forward(self, L: Tensor) -> list[Tensor] | Tensor:
+        L = L[:, :1]  # the network input's hint channels (if any) are not the backbone's
         if self.gray == "srgb":
             rgb = gray_rgb(L.float()).to(L.dtype)
         else:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorlab.color import AB_SCALE
 from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
 from colorlab.models.heads import BranchOutput, Head, HeadOutput, make_head
@@ -29,6 +30,18 @@ from colorlab.models.parts import (
 
 #: A head spec (see `colorlab.models.heads.make_head`); None is the regression head.
 HeadSpec = dict[str, Any] | None
+#: Hint channels beside L (Zhang et al. 2017): hint a*, b* and a 0/1 mask. Given to a network
+#: as B×3×H×W with ab in colorlab's scale ((a*, b*) / 128), it sees ab in Lab units / 110.
+HINT_CHANNELS = 3
+#: The network input's scale of hint ab: Lab units / HINT_AB_NORM, as SIGGRAPH17's.
+HINT_AB_NORM = 110.0
+
+
+def input_channels(hints: bool) -> int:
+    """Channels of a network's input: L, plus `HINT_CHANNELS` where it takes hints."""
+    return 1 + (HINT_CHANNELS if hints else 0)
+
+
 #: How a generic builder's configuration is named after its backbone (`model_name`).
 _NAMED_BY_BACKBONE = {"backbone_encoder": "{}", "global_fusion": "{}_fusion", "unet": "unet_{}"}
 
@@ -46,7 +59,10 @@ def model_name(config: dict[str, Any]) -> str:
 class ColorizerBase(nn.Module):
     """L (B×1×H×W in [0, 100], H and W multiples of `multiple`) -> the head's output.
 
-    ``forward(L)`` gives the head's raw output (what the loss trains: ab for a regression
+    A network built with ``hints`` also takes user colour hints, B×3×H×W (hint ab in (-1, 1)
+    and a 0/1 mask; zero where there are none), as input channels beside L (`network_input`).
+
+    ``forward(L, hints)`` gives the head's raw output (what the loss trains: ab for a regression
     head, colour-bin logits for a classification head); `predict_ab` gives ab for any head.
     Subclasses implement `features` (B×`out_channels`×H/stride×W/stride; ``layout``: the
     classification head's own ``hidden`` and ``bins``, see `make_head`), or give their own
@@ -60,6 +76,7 @@ class ColorizerBase(nn.Module):
         native_size: int,
         head: HeadSpec | Head = None,
         stride: int = 1,
+        hints: bool = False,
         **layout: Any,
     ) -> None:
         super().__init__()
@@ -68,6 +85,10 @@ class ColorizerBase(nn.Module):
         )
         self.multiple = multiple
         self.native_size = native_size
+        if not isinstance(hints, bool):
+            raise OptionError("hints", hints, "use true or false")
+        #: Whether the network takes colour hints beside L.
+        self.hints = hints
 
     def features(self, L: Tensor) -> Tensor:
         raise NotImplementedError
@@ -85,10 +106,31 @@ class ColorizerBase(nn.Module):
                 f"H and W must be multiples of {self.multiple}, got {tuple(L.shape[-2:])}"
             )
 
-    def forward(self, L: Tensor) -> HeadOutput:
-        """L (B×1×H×W, 0..100) -> the head's output (B×2×H×W ab, or B×Q×H/d×W/d logits)."""
+    def network_input(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
+        """What `features` sees: L (B×1×H×W), and for a network with hints the hint channels
+        after it (ab × 128/110, i.e. Lab units / 110, and the mask; zeros without hints).
+        `ValueError` for hints given to a network without them, or of the wrong shape."""
         self.check_input(L)
-        return self.head(self.features(L))
+        if not self.hints:
+            if hints is not None:
+                raise ValueError(
+                    "this network was trained without hints (model.hints=false); it cannot take them"
+                )
+            return L
+        if hints is None:
+            return torch.cat([L, torch.zeros_like(L).expand(-1, HINT_CHANNELS, -1, -1)], dim=1)
+        if hints.shape != (L.shape[0], HINT_CHANNELS, *L.shape[-2:]):
+            raise ValueError(
+                f"expected hints as B×{HINT_CHANNELS}×H×W like L's {tuple(L.shape)}, "
+                f"got {tuple(hints.shape)}"
+            )
+        hints = hints.to(L.dtype)
+        return torch.cat([L, hints[:, :2] * (AB_SCALE / HINT_AB_NORM), hints[:, 2:]], dim=1)
+
+    def forward(self, L: Tensor, hints: Tensor | None = None) -> HeadOutput:
+        """L (B×1×H×W, 0..100) and hints (B×3×H×W or None) -> the head's output (B×2×H×W ab,
+        or B×Q×H/d×W/d logits)."""
+        return self.head(self.features(self.network_input(L, hints)))
 
     def decode(
         self, output: HeadOutput, size: tuple[int, ...], temperature: float | None = None
@@ -109,9 +151,12 @@ class ColorizerBase(nn.Module):
                 ab = F.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)
         return ab
 
-    def predict_ab(self, L: Tensor, temperature: float | None = None) -> Tensor:
-        """The one prediction path: L (B×1×H×W, 0..100) -> ab (B×2×H×W in (-1, 1))."""
-        return self.decode(self(L), L.shape[-2:], temperature)
+    def predict_ab(
+        self, L: Tensor, temperature: float | None = None, hints: Tensor | None = None
+    ) -> Tensor:
+        """The one prediction path: L (B×1×H×W, 0..100) and optional hints (B×3×H×W) -> ab
+        (B×2×H×W in (-1, 1))."""
+        return self.decode(self(L, hints), L.shape[-2:], temperature)
 
 
 class Colorizer(ColorizerBase):
@@ -126,8 +171,9 @@ class Colorizer(ColorizerBase):
         feature_extractor: nn.Module | None = None,
         native_size: int = 256,
         head: HeadSpec = None,
+        hints: bool = False,
     ) -> None:
-        super().__init__(decoder.out_channels, encoder.downsample, native_size, head)
+        super().__init__(decoder.out_channels, encoder.downsample, native_size, head, hints=hints)
         self.encoder = encoder
         self.feature_extractor = feature_extractor
         self.fusion = fusion
@@ -149,16 +195,17 @@ class Colorizer(ColorizerBase):
 _DECODER_FROM_8 = (128, UP, 64, 64, UP, 32, UP)
 
 
-def baseline(native_size: int = 256, head: HeadSpec = None) -> Colorizer:
+def baseline(native_size: int = 256, head: HeadSpec = None, hints: bool = False) -> Colorizer:
     """The reference's conv autoencoder: 8-conv encoder (H/8), 1×1 fusion, 5-conv decoder
-    (the fifth conv is the head's)."""
-    encoder = BaselineEncoder()
+    (the fifth conv is the head's); ``hints``: colour hints in beside L."""
+    encoder = BaselineEncoder(in_channels=input_channels(hints))
     return Colorizer(
         encoder=encoder,
         fusion=fusion_layer(encoder.out_channels, 256),
         decoder=Decoder(256, _DECODER_FROM_8),
         native_size=native_size,
         head=head,
+        hints=hints,
     )
 
 
@@ -200,11 +247,13 @@ def global_fusion(
     native_size: int = 224,
     gray: str = "srgb",
     head: HeadSpec = None,
+    hints: bool = False,
 ) -> Colorizer:
     """The reference's general architecture (as in Deep Koalarization): the baseline encoder
     fused with a torchvision network's global feature vector (its deepest map averaged over
-    space) broadcast over H/8×W/8 (``model=vgg16_fusion``, ``model=fusion``)."""
-    encoder = BaselineEncoder()
+    space) broadcast over H/8×W/8 (``model=vgg16_fusion``, ``model=fusion``); ``hints``:
+    colour hints into the baseline encoder (the backbone sees L alone)."""
+    encoder = BaselineEncoder(in_channels=input_channels(hints))
     extractor = Backbone(backbone, pretrained, freeze_backbone, gray, output="pooled")
     return Colorizer(
         encoder=encoder,
@@ -213,4 +262,5 @@ def global_fusion(
         decoder=Decoder(256, _DECODER_FROM_8),
         native_size=native_size,
         head=head,
+        hints=hints,
     )

@@ -24,10 +24,13 @@ def conv_relu(
 
 
 class NormalizeL(nn.Module):
-    """L in [0, 100] -> [-1, 1]."""
+    """L in [0, 100] -> [-1, 1]; hint channels after it (`ColorizerBase.network_input`) pass
+    unchanged."""
 
     def forward(self, L: Tensor) -> Tensor:
-        return L / 50.0 - 1.0
+        if L.shape[1] == 1:
+            return L / 50.0 - 1.0
+        return torch.cat([L[:, :1] / 50.0 - 1.0, L[:, 1:]], dim=1)
 
 
 class Encoder(Protocol):
@@ -46,16 +49,16 @@ class Encoder(Protocol):
 class BaselineEncoder(nn.Sequential):
     """The reference encoder: 8 conv 3×3 + ReLU, stride 2 in layers 1, 3 and 5, no pooling.
 
-    B×1×H×W (L in [0, 100]) -> B×``widths[-1]``×H/8×W/8.
+    B×``in_channels``×H×W (L in [0, 100], then any hint channels) -> B×``widths[-1]``×H/8×W/8.
     """
 
     #: The classic widths (Deep Koalarization's): the reference fixes only H/8×W/8 features.
     WIDTHS = (64, 128, 128, 256, 256, 512, 512, 256)
     downsample = 8
 
-    def __init__(self, widths: Sequence[int] = WIDTHS) -> None:
+    def __init__(self, widths: Sequence[int] = WIDTHS, in_channels: int = 1) -> None:
         strides = (2, 1, 2, 1, 2, 1, 1, 1)
-        channels = (1, *widths)
+        channels = (in_channels, *widths)
         super().__init__(
             NormalizeL(),
             *(

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
-from colorlab.models.colorizer import ColorizerBase, HeadSpec
+from colorlab.models.colorizer import ColorizerBase, HeadSpec, input_channels
 from colorlab.models.parts import NormalizeL
 
 #: ``model.upsampling``: interpolate ×2 then a 3×3 conv, or a 1×1 conv to 4C + pixel shuffle.
@@ -30,12 +30,12 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seq
 
 
 class ScratchEncoder(nn.Module):
-    """Two conv-BN-ReLU per stage, a stride-2 conv between stages: L (B×1×H×W, 0..100) ->
-    maps at strides 1, 2, 4, 8, 16 (B×widths[i]×H/s×W/s)."""
+    """Two conv-BN-ReLU per stage, a stride-2 conv between stages: L (B×``in_channels``×H×W,
+    L in 0..100 then any hint channels) -> maps at strides 1, 2, 4, 8, 16 (B×widths[i]×H/s×W/s)."""
 
-    def __init__(self, widths: Sequence[int] = SCRATCH_WIDTHS) -> None:
+    def __init__(self, widths: Sequence[int] = SCRATCH_WIDTHS, in_channels: int = 1) -> None:
         super().__init__()
-        channels = (1, *widths)
+        channels = (in_channels, *widths)
         self.stages = nn.ModuleList(
             nn.Sequential(
                 *([NormalizeL()] if i == 0 else []),
@@ -90,16 +90,19 @@ class UNet(ColorizerBase):
         upsampling: str = "nearest",
         native_size: int = 256,
         head: HeadSpec = None,
+        hints: bool = False,
     ) -> None:
         if upsampling not in UPSAMPLING:
             raise OptionError("upsampling", upsampling, "use one of " + ", ".join(UPSAMPLING))
         channels, strides = list(encoder.channels), list(encoder.strides)
         stem = None
         if strides[0] != 1:
-            stem = nn.Sequential(NormalizeL(), conv_bn_relu(1, 32), conv_bn_relu(32, 32))
+            stem = nn.Sequential(
+                NormalizeL(), conv_bn_relu(input_channels(hints), 32), conv_bn_relu(32, 32)
+            )
             channels, strides = [32, *channels], [1, *strides]
         widths = [max(32, min(256, c)) for c in channels]
-        super().__init__(widths[0], strides[-1], native_size, head)
+        super().__init__(widths[0], strides[-1], native_size, head, hints=hints)
         self.encoder = encoder
         self.stem = stem
         self.ups = nn.ModuleList()
@@ -134,13 +137,15 @@ def unet(
     native_size: int = 256,
     gray: str = "srgb",
     head: HeadSpec = None,
+    hints: bool = False,
 ) -> UNet:
     """``model=unet``: from scratch (``backbone`` null, baseline-sized) or on a torchvision
     ``backbone`` (pretrained unless ``pretrained=false``; ``freeze_backbone`` as in
-    `colorlab.models.backbone.freeze_schedule`)."""
+    `colorlab.models.backbone.freeze_schedule`); ``hints``: user colour hints in (the scratch
+    encoder's or the stem's first conv; a backbone sees L alone)."""
     encoder: ScratchEncoder | Backbone = (
-        ScratchEncoder()
+        ScratchEncoder(in_channels=input_channels(hints))
         if backbone is None
         else Backbone(backbone, pretrained, freeze_backbone, gray)
     )
-    return UNet(encoder, upsampling, native_size, head)
+    return UNet(encoder, upsampling, native_size, head, hints)

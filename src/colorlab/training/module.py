@@ -129,8 +129,9 @@ class ColorizationModule(L.LightningModule):
 
     # -- steps ---------------------------------------------------------------------------
     def model_step(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor], HeadOutput]:
-        """The network on ``batch["L"]`` and its loss: ``(loss, named terms, raw output)``."""
-        output = self.net(batch["L"])
+        """The network on ``batch["L"]`` (and ``batch["hints"]``, simulated in training for a
+        network with hints) and its loss: ``(loss, named terms, raw output)``."""
+        output = self.net(batch["L"], batch.get("hints"))
         terms = self.loss_fn.terms(output, batch)
         return total(terms), terms, output
 

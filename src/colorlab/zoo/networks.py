@@ -172,9 +172,9 @@ def siggraph17_bins() -> Tensor:
 
 
 class SIGGRAPH17(ColorizerBase):
-    """L (B×1×H×W, 0..100; H, W multiples of 8), optional hints (ab B×2×H×W in (-1, 1), mask
-    B×1×H×W of 0/1; zero without) -> ab B×2×H×W in (-1, 1) (a regression loss), or
-    `BranchOutput` (colour-bin logits at 1/4 and that ab) for a classification loss."""
+    """L (B×1×H×W, 0..100; H, W multiples of 8), optional hints (B×3×H×W: ab in (-1, 1) and a
+    0/1 mask; zero without) -> ab B×2×H×W in (-1, 1) (a regression loss), or `BranchOutput`
+    (colour-bin logits at 1/4 and that ab) for a classification loss. It always takes hints."""
 
     def __init__(
         self, native_size: int = 256, head: HeadSpec = None, layout: str = "colorlab"
@@ -187,7 +187,7 @@ class SIGGRAPH17(ColorizerBase):
             classification = ClassificationHead(
                 256, stride=4, hidden=0, bins=siggraph17_bins() if released else None, **options
             )
-        super().__init__(128, 8, native_size, TwoBranchHead(classification))
+        super().__init__(128, 8, native_size, TwoBranchHead(classification), hints=True)
         self.layout = layout
         self.model1 = conv_block([4, 64, 64])
         self.model2 = conv_block([64, 128, 128])
@@ -208,15 +208,11 @@ class SIGGRAPH17(ColorizerBase):
             nn.ReLU(True), nn.Conv2d(128, 128, 3, padding=1), nn.LeakyReLU(negative_slope=0.2)
         )
 
-    def forward(
-        self, L: Tensor, ab: Tensor | None = None, mask: Tensor | None = None
-    ) -> HeadOutput:
-        """L (B×1×H×W) and optional hints (ab B×2×H×W in (-1, 1), mask B×1×H×W of 0/1) -> the
-        head's output (see the class)."""
-        self.check_input(L)
-        ab = torch.zeros_like(L).expand(-1, 2, -1, -1) if ab is None else ab
-        mask = torch.zeros_like(L) if mask is None else mask
-        x = torch.cat([_normalized_l(L), ab * (AB_SCALE / AB_NORM), mask], dim=1)
+    def forward(self, L: Tensor, hints: Tensor | None = None) -> HeadOutput:
+        """L (B×1×H×W) and optional hints (B×3×H×W: ab in (-1, 1) and a 0/1 mask; zeros
+        without) -> the head's output (see the class)."""
+        x = self.network_input(L, hints)  # L, ab in Lab units / 110 (the authors' scale), mask
+        x = torch.cat([_normalized_l(x[:, :1]), x[:, 1:]], dim=1)
         conv1_2 = self.model1(x)
         conv2_2 = self.model2(conv1_2[:, :, ::2, ::2])
         conv3_3 = self.model3(conv2_2[:, :, ::2, ::2])

@@ -67,7 +67,12 @@ class PublishedNetwork(nn.Module):
 
     def forward(self, L: Tensor, ab: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         if isinstance(self.net, SIGGRAPH17):
-            output = self.net(L, None if ab is None else ab / AB_SCALE, mask)
+            hints = None
+            if ab is not None or mask is not None:
+                ab = torch.zeros_like(L).expand(-1, 2, -1, -1) if ab is None else ab / AB_SCALE
+                mask = torch.zeros_like(L) if mask is None else mask
+                hints = torch.cat([ab, mask], dim=1)
+            output = self.net(L, hints)
         elif ab is not None or mask is not None:
             raise ValueError("eccv16 takes no hints (siggraph17 does)")
         else:
