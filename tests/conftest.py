@@ -293,3 +293,49 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def write_hint_echo(path: Path, size: int = 64) -> Path:
+    """A safetensors file of ``model=unet model.hints=true`` whose weights make its prediction
+    its hints' ab, tanh-squashed, and zero (gray) elsewhere: a network whose answer to a hint is
+    known, for the tests of where hints land. Its label is ``hint-echo``."""
+    from torch import nn
+
+    from colorlab.loading import write_safetensors
+    from colorlab.models import unet
+
+    net = unet(hints=True, native_size=size).eval()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.zero_()
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.BatchNorm2d):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0 - module.eps)  # (x − 0) / sqrt(var + eps) = x
+        stage = net.encoder.stages[0]  # [NormalizeL, conv-BN-ReLU, conv-BN-ReLU]
+        for k, (channel, sign) in enumerate([(1, 1.0), (1, -1.0), (2, 1.0), (2, -1.0)]):
+            stage[1][0].weight[k, channel, 1, 1] = sign  # ±a, ±b of the hints, after ReLU
+            stage[2][0].weight[k, k, 1, 1] = 1.0
+        merge = net.merges[-1]  # full resolution: [upsampled, skip] -> 32
+        skip = merge[0][0].weight.shape[1] - 32
+        for k in range(4):
+            merge[0][0].weight[k, skip + k, 1, 1] = 1.0
+            merge[1][0].weight[k, k, 1, 1] = 1.0
+        scale = 110 / 128  # the input's hint ab is Lab / 110, the output's Lab / 128
+        head = net.head.conv.weight
+        head[0, 0, 1, 1], head[0, 1, 1, 1] = scale, -scale
+        head[1, 2, 1, 1], head[1, 3, 1, 1] = scale, -scale
+    model = {
+        "_target_": "colorlab.models.unet",
+        "backbone": None,
+        "hints": True,
+        "native_size": size,
+    }
+    loss = {"_target_": "colorlab.losses.RegressionLoss", "kind": "l1"}
+    hparams = {"image_size": size, "model": model, "loss": loss, "label": "hint-echo"}
+    write_safetensors(path, net.state_dict(), hparams)
+    return path

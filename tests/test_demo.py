@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import chromium, colourful
+from conftest import chromium, colourful, write_hint_echo
 
 # One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
 pytestmark = pytest.mark.xdist_group("demo-server")
@@ -69,7 +69,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(checkpoints, tmp_path_factory):
-    ckpts = f"ckpt=[{checkpoints['baseline']},{checkpoints['classification']}]"
+    echo = write_hint_echo(tmp_path_factory.mktemp("echo") / "hint-echo.safetensors")
+    ckpts = f"ckpt=[{checkpoints['baseline']},{checkpoints['classification']},{echo}]"
     # a queue that holds the concurrency test's 20 requests at once
     running = Server(
         tmp_path_factory.mktemp("demo"), ckpts, "colorize.max_megapixels=1", "demo.queue_size=32"
@@ -229,6 +230,111 @@ def _set_number(driver, value: str) -> None:
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(value, Keys.TAB)
     time.sleep(0.5)
+
+
+def _pick_colour(driver, colour: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element(By.CSS_SELECTOR, "#hint-colour button.dialog-button").click()
+    field = _wait(
+        driver, lambda d: d.find_element(By.CSS_SELECTOR, "#hint-colour input[type=text]")
+    )
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(colour, Keys.ENTER)
+    rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    _wait(
+        driver,
+        lambda d: (
+            f"rgb{rgb}".replace(" ", "")
+            in d.find_element(By.CSS_SELECTOR, "#hint-colour button.dialog-button")
+            .get_attribute("style")
+            .replace(" ", "")
+        ),
+    )
+
+
+def _click_photo(driver, fx: float, fy: float) -> tuple[float, float]:
+    """Click the hint canvas at the fractions (fx, fy) of its picture; returns where that is in
+    the picture's own pixels."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    picture = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#hint-canvas img"))
+    width, height = picture.size["width"], picture.size["height"]
+    natural = (
+        int(picture.get_attribute("naturalWidth")),
+        int(picture.get_attribute("naturalHeight")),
+    )
+    dx, dy = round((fx - 0.5) * width), round((fy - 0.5) * height)
+    ActionChains(driver).move_to_element_with_offset(picture, dx, dy).click().perform()
+    return ((width / 2 + dx) * natural[0] / width, (height / 2 + dy) * natural[1] / height)
+
+
+@pytest.mark.browser
+@pytest.mark.server
+@pytest.mark.slow
+def test_clicked_hints_pull_the_colours_at_their_spots_toward_them(demo, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    photo = tmp_path / "gray.png"
+    Image.new("RGB", (240, 160), (128, 128, 128)).save(photo)
+    browser.get(demo)
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"))
+    _choose(browser, "checkpoint", "hint-echo")
+    _upload(browser, photo)
+    spots = []
+    for count, (colour, fx, fy) in enumerate((("#ff0000", 0.25, 0.3), ("#0000ff", 0.75, 0.7)), 1):
+        _pick_colour(browser, colour)
+        spots.append(_click_photo(browser, fx, fy))
+        _wait(browser, lambda d, n=count: f"· {n} hint" in _info(d))
+    (rx, ry), (bx, by) = ((round(x), round(y)) for x, y in spots)
+
+    def toward(picture, x: int, y: int, more: int, less: int) -> int:
+        """How much more of channel ``more`` than ``less`` around (x, y) (one model pixel is
+        about 4 of the photo's: the most within 4 pixels)."""
+        near = picture[max(0, y - 4) : y + 5, max(0, x - 4) : x + 5]
+        return int((near[..., more] - near[..., less]).max())
+
+    result = np.asarray(_download(browser), np.int16)
+    assert toward(result, rx, ry, 0, 2) > 50 and toward(result, bx, by, 2, 0) > 50
+    assert toward(result, rx, ry, 2, 0) <= 2 and toward(result, bx, by, 0, 2) <= 2
+    assert np.abs(result[20, 200] - 128).max() <= 3  # the rest of the photo left gray
+    browser.find_element(By.ID, "hint-undo").click()
+    _wait(browser, lambda d: "· 1 hint" in _info(d))
+    after = np.asarray(_download(browser), np.int16)
+    assert toward(after, bx, by, 2, 0) <= 2 and toward(after, rx, ry, 0, 2) > 50
+    browser.find_element(By.ID, "hint-clear").click()
+    _wait(browser, lambda d: _info(d).endswith("· 240×160"))  # no hints left
+    cleared = np.asarray(_download(browser), np.int16)
+    assert np.abs(cleared - 128).max() <= 3
+
+
+@pytest.mark.server
+def test_the_colorize_endpoint_takes_hints_as_json(demo, tmp_path):
+    from gradio_client import Client, handle_file
+
+    Image.new("RGB", (96, 64), (128, 128, 128)).save(tmp_path / "gray.png")
+    client = Client(demo, verbose=False)
+    hints = json.dumps([{"x": 20, "y": 40, "color": "#00c000"}])
+    _, png, text, _ = client.predict(
+        handle_file(str(tmp_path / "gray.png")), "hint-echo", None, hints, api_name="/colorize"
+    )
+    green = np.asarray(Image.open(png).convert("RGB"), np.int16)[40, 20]
+    assert "1 hint" in text and green[1] - green[0] > 40
+    _, png, text, _ = client.predict(
+        handle_file(str(tmp_path / "gray.png")), "hint-echo", None,
+        json.dumps([{"x": 500, "y": 1, "color": "#00c000"}]), api_name="/colorize",
+    )  # fmt: skip
+    assert png is None and "hint 1 at (500, 1) is outside the 96×64 photo" in text
+    _, png, text, _ = client.predict(
+        handle_file(str(tmp_path / "gray.png")), api_name="/colorize"
+    )  # the baseline, no hints: as before
+    assert png is not None and "hint" not in text
+    _, png, text, _ = client.predict(
+        handle_file(str(tmp_path / "gray.png")), None, None, hints, api_name="/colorize"
+    )
+    assert png is not None and "hints ignored" in text
 
 
 @pytest.mark.server

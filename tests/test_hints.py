@@ -109,7 +109,7 @@ def test_models_take_hints_as_three_more_input_channels(overrides, tmp_path):
     L = torch.rand(2, 1, 64, 64) * 100
     hints = torch.zeros(2, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(net.predict_ab(L), net.predict_ab(L, hints))  # zeros = none
+        assert torch.equal(net.predict_ab(L), net.predict_ab(L, hints=hints))  # zeros = none
         inputs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 4]
         assert len(inputs) == 1  # one conv takes L and the hints (a backbone sees L alone)
         with pytest.raises(ValueError, match="B×3×H×W"):
@@ -184,7 +184,7 @@ def test_hint_map_carries_the_colours_lab_ab():
     ],
 )
 def test_bad_hints_name_the_hint(hints, message):
-    with pytest.raises(OptionError, match=message):
+    with pytest.raises(ColorlabError, match=message):
         _echo_colorizer().colorize(Image.new("RGB", (96, 64)), hints=hints)
 
 

@@ -1,7 +1,9 @@
 """The web page of ``colorlab.demo``: upload a photo, pick a checkpoint (and a temperature for a
 classification one), see gray | colorized side by side (a preview of at most
-`colorlab.web.PREVIEW_PIXELS`) and download the colorized photo at its full resolution. Built on
-`colorlab.inference` (``load_colorizer``): no second colorize path.
+`colorlab.web.PREVIEW_PIXELS`) and download the colorized photo at its full resolution. For a
+checkpoint that takes colour hints, click on the photo to place one in the picker's colour
+(remove the last, clear them); the result follows each change. Built on `colorlab.inference`
+(``load_colorizer``): no second colorize path.
 
 The page works with no network: Gradio's analytics are off, the theme uses system fonts, and
 the server listens on loopback unless told otherwise. Import it after
@@ -9,6 +11,7 @@ the server listens on loopback unless told otherwise. Import it after
 the ``gr.Request`` annotation of the callbacks at run time.)
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,14 @@ import gradio as gr
 from PIL import Image
 
 from colorlab.data.images import UnreadableImageError
+from colorlab.errors import ColorlabError
 from colorlab.inference.colorizer import as_rgb_image
 from colorlab.web import (
     Colorizers,
     ResultFiles,
+    draw_hints,
+    hex_colour,
+    page_hints,
     photo_scores,
     picture_colorfulness,
     preview,
@@ -68,6 +75,36 @@ def build_page(
             interactive=True, value=colorizer.net.head.temperature, label="temperature"
         )
 
+    def hint_canvas(photo: str | None):
+        """A new photo: its gray preview to click on, no hints yet."""
+        if photo is None:
+            return None, None, ""
+        try:
+            picture = as_rgb_image(photo)
+        except (UnreadableImageError, OSError, ValueError, Image.DecompressionBombError):
+            return None, None, ""  # colorize says why
+        shown = preview(picture).convert("L").convert("RGB")
+        return shown, (shown, shown.width / picture.width), ""
+
+    def place_hint(base, hints: str, colour: str, event: gr.SelectData):
+        """A click on the photo at ``event.index`` (the preview's pixels): one more hint."""
+        if base is None:
+            return gr.update(), hints
+        shown, scale = base
+        placed = page_hints(hints)
+        x, y = event.index[0] / scale, event.index[1] / scale
+        placed.append({"x": round(x, 1), "y": round(y, 1), "color": hex_colour(colour)})
+        return draw_hints(shown, placed, scale), json.dumps(placed)
+
+    def remove_hints(base, hints: str, keep: int | None):
+        """The last hint removed (``keep`` None) or all of them (``keep`` 0)."""
+        placed = page_hints(hints)
+        placed = placed[:-1] if keep is None else placed[:keep]
+        if base is None:
+            return None, json.dumps(placed) if placed else ""
+        shown, scale = base
+        return draw_hints(shown, placed, scale), json.dumps(placed) if placed else ""
+
     def forget_session(request: gr.Request) -> None:
         if request.session_hash:
             results.forget(request.session_hash)
@@ -76,13 +113,19 @@ def build_page(
         photo: str | None,
         label: str = first,
         temperature: float | None = None,
+        hints: str = "",
         request: gr.Request | None = None,
     ):
         """Colorize one photo: (gray, colorized) previews for the slider, the full-resolution
         PNG, a line of text and, for a colour upload, a preview of the photo itself (its
-        truth). ``temperature`` None: the checkpoint's own."""
+        truth). ``temperature`` None: the checkpoint's own. ``hints``: a JSON list of
+        ``{"x", "y", "color"}`` in the photo's pixels, for a checkpoint that takes them."""
         if photo is None:
             return None, None, "Upload a photo first.", None
+        try:
+            placed = page_hints(hints)
+        except ValueError as error:
+            return None, None, f"**Hints not used**: {error}.", None
         name = Path(photo).name
         frames = 1
         try:
@@ -104,6 +147,7 @@ def build_page(
             reason = _reason(error, photo, name)
             return None, None, f"**Cannot read {name}**: {reason}. Try another photo.", None
         colorizer = colorizers.get(labels[label if label in labels else first])
+        ignored = bool(placed) and not colorizer.takes_hints
         with colorizers.lock:  # one request at a time may set a shared colorizer's temperature
             colorizer.temperature = (
                 float(temperature)
@@ -111,7 +155,10 @@ def build_page(
                 else None
             )
             used_temperature = colorizer.temperature
-            colorized = colorizer.colorize(picture)
+            try:
+                colorized = colorizer.colorize(picture, None if ignored else placed or None)
+            except ColorlabError as error:  # a hint off the photo, a bad colour
+                return None, None, f"**Hints not used**: {error}.", None
         folder = results.new_folder(getattr(request, "session_hash", None) or "api")
         target = folder / f"{Path(name).stem}_colorized.png"
         colorized.save(target)
@@ -124,6 +171,10 @@ def build_page(
             text += f" · temperature {used_temperature:g}"
         elif colorizer.head_kind == "classification":
             text += f" · temperature {colorizer.net.head.temperature:g} (its own)"
+        if placed and not ignored:
+            text += f" · {len(placed)} hint{'s' if len(placed) != 1 else ''}"
+        if ignored:
+            text += " · hints ignored: this checkpoint was trained without hints"
         if frames > 1:
             text += f" · only the first of its {frames} frames was colorized"
         if shown is not colorized:
@@ -164,6 +215,19 @@ def build_page(
                     )
                 )
                 run = gr.Button("Colorize", variant="primary", elem_id="colorize")
+                canvas = gr.Image(
+                    label="click on the photo to place a colour hint (checkpoints with hints)",
+                    type="pil",
+                    interactive=False,
+                    elem_id="hint-canvas",
+                )
+                with gr.Row():
+                    colour = gr.ColorPicker("#d02020", label="hint colour", elem_id="hint-colour")
+                    undo = gr.Button("remove the last hint", size="sm", elem_id="hint-undo")
+                    clear = gr.Button("clear hints", size="sm", elem_id="hint-clear")
+                # the hints in the photo's pixels, as the /colorize API takes them
+                hints = gr.Textbox("", visible=False, elem_id="hints")
+                base = gr.State(None)
             with gr.Column():
                 result = gr.ImageSlider(
                     label="gray | colorized (preview)", type="filepath", elem_id="result"
@@ -178,12 +242,17 @@ def build_page(
                 )
         if examples:
             gr.Examples([[str(p)] for p in examples], inputs=[photo], label="examples")
-        run.click(
-            colorize,
-            [photo, checkpoint, temperature],
-            [result, download, info, truth],
-            api_name="colorize",
-        )
+        inputs, outputs = [photo, checkpoint, temperature, hints], [result, download, info, truth]
+        run.click(colorize, inputs, outputs, api_name="colorize")
+        photo.change(hint_canvas, [photo], [canvas, base, hints], api_visibility="private")
+        for event, handler, extra in (
+            (canvas.select, place_hint, [colour]),
+            (undo.click, lambda b, h: remove_hints(b, h, None), []),
+            (clear.click, lambda b, h: remove_hints(b, h, 0), []),
+        ):
+            event(handler, [base, hints, *extra], [canvas, hints], api_visibility="private").then(
+                colorize, inputs, outputs, api_visibility="private"
+            )
         checkpoint.change(
             temperature_control, [checkpoint], [temperature], api_visibility="private"
         )

@@ -1,10 +1,12 @@
 """What the web page of ``colorlab.demo`` (`colorlab.page`) works with, without Gradio: the
 checkpoints it serves and the colorizers it keeps loaded, the scores of a colour upload
 (strip by strip, so that memory stays bounded whatever the photo's size), the previews the page
-shows and the files each request writes (`ResultFiles`)."""
+shows (the photo with its colour hints drawn on it) and the files each request writes
+(`ResultFiles`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -12,10 +14,11 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from colorlab.errors import ColorlabError, OptionError
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
@@ -198,3 +201,49 @@ def example_scenes(folder: Path, count: int = 4, size: int = 256) -> list[Path]:
 def disable_analytics() -> None:
     """No calls home from Gradio (set before it is imported)."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+
+def page_hints(text: str | None) -> list[dict[str, Any]]:
+    """The page's hints (a JSON list of ``{"x", "y", "color"}`` in the photo's pixels, as the
+    ``/colorize`` API takes them); `ValueError` naming what is wrong."""
+    if not text or not text.strip():
+        return []
+    try:
+        hints = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"hints are not JSON ({error})") from None
+    if not isinstance(hints, list):
+        raise ValueError('hints must be a JSON list of {"x": …, "y": …, "color": "#rrggbb"}')
+    return hints
+
+
+def draw_hints(picture: Image.Image, hints: list[dict[str, Any]], scale: float) -> Image.Image:
+    """``picture`` (a preview of the photo, ``scale`` of its size) with each hint drawn as a
+    dot of its colour, ringed in white and black so that it shows on any background."""
+    marked = picture.convert("RGB")
+    draw = ImageDraw.Draw(marked)
+    radius = max(3, round(min(marked.size) / 60))
+    for hint in hints:
+        x, y = float(hint["x"]) * scale, float(hint["y"]) * scale
+        box = (x - radius, y - radius, x + radius, y + radius)
+        draw.ellipse(box, fill=str(hint["color"]), outline="white", width=max(1, radius // 3))
+        draw.ellipse(
+            (x - radius - 1, y - radius - 1, x + radius + 1, y + radius + 1), outline="black"
+        )
+    return marked
+
+
+def hex_colour(value: str) -> str:
+    """A colour picker's value (``#rrggbb``, ``#rgb``, ``rgb(r, g, b)`` or ``rgba(…)``) as
+    ``#rrggbb``; `ValueError` for anything else."""
+    text = str(value).strip()
+    if text.startswith("#") and len(text) == 4:
+        text = "#" + "".join(c * 2 for c in text[1:])
+    if text.startswith("#") and len(text) == 7:
+        int(text[1:], 16)
+        return text.lower()
+    if text.startswith(("rgb(", "rgba(")) and text.endswith(")"):
+        parts = [p.strip() for p in text[text.index("(") + 1 : -1].split(",")]
+        r, g, b = (max(0, min(255, round(float(p)))) for p in parts[:3])
+        return f"#{r:02x}{g:02x}{b:02x}"
+    raise ValueError(f"colour {value!r} is not #rrggbb or rgb(r, g, b)")

@@ -125,10 +125,10 @@ class TrainedColorizer:
         with autocast(self.device, precision):
             if hints is None:
                 return self.net.predict_ab(L_small, self.temperature)
-            return self.net.predict_ab(L_small, self.temperature, hints.to(self.device))
+            return self.net.predict_ab(L_small, self.temperature, hints=hints.to(self.device))
 
     @torch.no_grad()
-    def predict_ab(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
+    def predict_ab(self, L: Tensor, *, hints: Tensor | None = None) -> Tensor:
         """ab for lightness of any size: B×1×H×W (0..100), and hint maps of its size
         (B×3×H×W, `colorlab.inference.hints`) for a network that takes them -> B×2×H×W in
         (-1, 1)."""
@@ -172,15 +172,15 @@ class TrainedColorizer:
         ``hints``: colour hints ``[(x, y, colour), …]`` (x, y in the picture's pixels, colour
         ``(r, g, b)`` 0–255 or ``"#rrggbb"``; see `colorlab.inference.hints`), each marking
         the model-input pixel under it (a square of ``hint_size``). A network trained without
-        hints given some: `ColorlabError`; a hint off the picture or a bad colour: `OptionError`
-        naming it."""
+        hints given some, a hint off the picture or a bad colour: `ColorlabError` (naming the
+        hint)."""
         if hints is None:
             return self.colorize_batch([image])[0]
         lightness = self.lightness(image)
         try:
             placed = as_hints(hints, lightness.width, lightness.height)
         except ValueError as error:
-            raise OptionError("hints", "…", str(error)) from None
+            raise ColorlabError(str(error)) from None
         return self.colorize_with_hints(lightness, placed, hint_size)
 
     @torch.no_grad()

@@ -144,7 +144,7 @@ def evaluate_colorizers(
         if hinted and hints is not None:
             drawn = hints.draw(ab)
             for name, n, taker in hinted:
-                ab_pred = taker.predict_ab(L, drawn[n])
+                ab_pred = taker.predict_ab(L, hints=drawn[n])
                 metrics[hinted_name(name, n)].update(ab_pred, ab, to_rgb(L, ab_pred), rgb)
         predictions = {}
         for name, colorizer in colorizers.items():

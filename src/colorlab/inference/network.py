@@ -40,7 +40,9 @@ class InferenceNetwork(Protocol):
     multiple: int
     head: Any
 
-    def predict_ab(self, L: Tensor, temperature: float | None = None) -> Tensor: ...
+    def predict_ab(
+        self, L: Tensor, temperature: float | None = None, *, hints: Tensor | None = None
+    ) -> Tensor: ...
 
     def to(self, device: torch.device) -> Any: ...
 

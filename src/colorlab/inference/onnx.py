@@ -136,9 +136,16 @@ class OnnxNetwork:
     def eval(self) -> OnnxNetwork:
         return self
 
-    def predict_ab(self, L: Tensor, temperature: float | None = None) -> Tensor:
+    def predict_ab(
+        self, L: Tensor, temperature: float | None = None, *, hints: Tensor | None = None
+    ) -> Tensor:
         """L (B×1×H×W, 0..100) -> ab (B×2×H×W in (-1, 1)). The temperature is the one baked
-        in at export; another one is refused."""
+        in at export; another one is refused, and so are hints (the export takes L alone)."""
+        if hints is not None:
+            raise ColorlabError(
+                "an ONNX export takes no hints (it is exported with L alone): colorize with hints "
+                "from the checkpoint or its safetensors file"
+            )
         baked = getattr(self.head, "temperature", None)
         if temperature is not None and baked is not None and abs(temperature - baked) > 1e-9:
             raise ColorlabError(

@@ -152,7 +152,7 @@ class ColorizerBase(nn.Module):
         return ab
 
     def predict_ab(
-        self, L: Tensor, temperature: float | None = None, hints: Tensor | None = None
+        self, L: Tensor, temperature: float | None = None, *, hints: Tensor | None = None
     ) -> Tensor:
         """The one prediction path: L (B×1×H×W, 0..100) and optional hints (B×3×H×W) -> ab
         (B×2×H×W in (-1, 1))."""
