@@ -10,6 +10,7 @@ it; later points cover earlier ones.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +138,8 @@ def hint_simulation(options: dict[str, Any] | None) -> HintSimulation | None:
     if not enabled:
         return None
     try:
-        if "sizes" in options and isinstance(options["sizes"], list):
-            options["sizes"] = tuple(options["sizes"])
+        if isinstance(options.get("sizes"), Sequence) and not isinstance(options["sizes"], str):
+            options["sizes"] = tuple(options["sizes"])  # a list, or a ListConfig
         return HintSimulation(**options)
     except OptionError as error:
         raise error.within("hints") from None
