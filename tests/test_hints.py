@@ -333,3 +333,24 @@ def test_the_sweep_gives_every_model_the_same_points():
     assert (
         first.draw(ab)[4][:, 2].flatten(1).sum(1).min() >= 4
     )  # four 2×2 squares (some may overlap)
+
+
+@pytest.mark.slow
+def test_the_report_draws_psnr_against_the_number_of_hints(hints_checkpoint, tmp_path):
+    from colorlab.reporting.writer import write_report
+
+    run = hints_checkpoint.parents[1]
+    report = write_report(
+        [run],
+        tmp_path / "report",
+        torch.device("cpu"),
+        data={"image_size": 32},
+        hint_points=[0, 1, 5],
+    )
+    (label,) = report["hint_curves"]
+    assert [n for n, _ in report["hint_curves"][label]] == [0, 1, 5]
+    scored = [r for r in report["runs"] if r["status"] != "reference"]
+    assert len(scored) == 1  # the hinted scores are the curve's, not rows of the table
+    with Image.open(tmp_path / "report" / "figures" / "hints.png") as figure:
+        assert figure.width > 300
+    assert "figures/hints.png" in (tmp_path / "report" / "report.md").read_text()

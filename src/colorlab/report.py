@@ -43,6 +43,7 @@ def report(cfg: DictConfig) -> dict:
         data=plain(cfg.data) if cfg.data else None,
         grid_cell=cfg.grid_cell,
         trusted=cfg.trust_checkpoint,
+        hint_points=list(cfg.hint_points) if cfg.get("hint_points") else None,
     )
     count = sum(row["status"] != "reference" for row in content["runs"])
     print(

@@ -22,7 +22,8 @@ from colorlab.train import build_module, train
 @row("model")
 def model_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     """Images per second of the module's training step (`model_step`, backward, optimizer) on
-    one batch kept on the device; a loss with a colour prior fits it on that batch first."""
+    one batch kept on the device, its simulated hints drawn anew each step where the data
+    makes them; a loss with a colour prior fits it on that batch first."""
     device = bench.device
     datamodule = build(cfg.data, "data")
     datamodule.setup()
@@ -37,7 +38,11 @@ def model_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     optimizer = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers
     precision = autocast(device, str(cfg.trainer.get("precision", "32-true")))
 
+    simulation = datamodule.hint_simulation  # simulated hints are part of a training step
+
     def step() -> None:
+        if simulation is not None:
+            batch["hints"] = simulation(batch["ab"])
         with precision:
             loss = module.model_step(batch)[0]
         optimizer.zero_grad(set_to_none=True)

@@ -37,6 +37,15 @@ def _integer(low: int | None = None, high: int | None = None) -> Callable[[objec
     return check
 
 
+def _point_counts(value: object) -> bool:
+    return isinstance(value, (list, ListConfig)) and all(
+        isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10_000 for n in value
+    )
+
+
+_POINT_COUNTS = "a list of hint point counts, e.g. [0,1,2,5,10,20,50,100]"
+
+
 def _number(low: float, high: float | None = None, low_open: bool = True):
     def check(value: object) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -114,15 +123,7 @@ EVALUATE_RULES = (
     Rule("fid", _boolean, "true or false"),
     Rule("lpips", _boolean, "true or false"),
     Rule("lpips_net", lambda v: v in LPIPS_NETS, "one of " + ", ".join(LPIPS_NETS)),
-    Rule(
-        "evaluate.hint_points",
-        lambda v: (
-            isinstance(v, (list, ListConfig))
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 10_000 for n in v)
-        ),
-        "a list of point counts, e.g. [0,1,2,5,10,20,50,100]",
-        True,
-    ),
+    Rule("evaluate.hint_points", _point_counts, _POINT_COUNTS, True),
     Rule("evaluate.hint_square", _integer(1, 64), "an integer from 1 to 64 (pixels) or null", True),
     *DATA_RULES,
     *TRUST_RULES,
@@ -130,6 +131,7 @@ EVALUATE_RULES = (
 
 REPORT_RULES = (
     Rule("num_images", _integer(1, 256), "an integer from 1 to 256"),
+    Rule("hint_points", _point_counts, _POINT_COUNTS, True),
     Rule("grid_cell", _integer(32, 2048), "an integer from 32 to 2048 (pixels) or null", True),
     Rule("data.image_size", _integer(8, 4096), "an integer from 8 to 4096 (pixels) or null", True),
     Rule("data.batch_size", _integer(1, 65536), "an integer ≥ 1"),

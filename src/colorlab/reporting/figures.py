@@ -72,6 +72,32 @@ def curve_pngs(runs: list[Run]) -> dict[str, bytes]:
     return pngs
 
 
+def hint_curve_png(curves: dict[str, list[tuple[int, float]]]) -> bytes:
+    """PSNR against the number of hint points, one line per run that takes hints
+    (``curves``: run label -> (points, PSNR dB) pairs); the x axis is logarithmic past 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.0, 3.8))
+    for label, points in curves.items():
+        counts, values = zip(*points, strict=True)
+        axis.plot(counts, values, marker="o", label=label)
+    axis.set_xscale("symlog", linthresh=1)
+    axis.set_xlabel("hint points per photo (sampled from the truth, seeded)")
+    axis.set_ylabel("PSNR (dB)")
+    axis.set_title("PSNR against the number of hints")
+    axis.grid(alpha=0.3)
+    if curves:
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def _photos_colorfulness(axis, runs: list[Run]) -> None:
     targets = [v for run in runs for _, v in run.series("val/colorfulness_target")]
     if targets:

@@ -14,9 +14,9 @@ from colorlab.configs import build, check_targets
 from colorlab.errors import ColorlabError, UnsafeFileError
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
-from colorlab.inference.evaluation import GRAY, evaluate_colorizers
+from colorlab.inference.evaluation import GRAY, HintSweep, evaluate_colorizers, hinted_name
 from colorlab.pictures import labelled_grid
-from colorlab.reporting.figures import curve_data, curve_pngs
+from colorlab.reporting.figures import curve_data, curve_pngs, hint_curve_png
 from colorlab.reporting.pages import ReportContent, render_html, render_markdown
 from colorlab.reporting.runs import Run, find_runs
 from colorlab.reporting.tables import table_rows
@@ -38,6 +38,7 @@ def write_report(
     data: dict[str, Any] | None = None,
     grid_cell: int | None = None,
     trusted: bool = False,
+    hint_points: list[int] | None = None,
 ) -> dict[str, Any]:
     """Read ``runs`` (run or sweep folders), score each run's best checkpoint on the same
     photos of ``split``, and write report.html, report.md, report.json, comparison.jpg and
@@ -48,10 +49,13 @@ def write_report(
             None values keep the run's).
         grid_cell: the grid's cell size in pixels (None: `labelled_grid`'s, at least 256).
         trusted: unpickle the runs' checkpoints in full (`colorlab.loading`).
+        hint_points: also score the runs that take hints with these numbers of hint points
+            (`colorlab.inference.evaluation.HintSweep`), drawn as the figure ``hints``.
 
     Returns:
         report.json's content: ``runs`` (the table's rows), ``override_keys``, ``curves``
-        (metric -> run label -> (epoch, value) pairs) and ``grid`` (its column titles).
+        (metric -> run label -> (epoch, value) pairs), ``hint_curves`` (run label ->
+        (points, PSNR) pairs) and ``grid`` (its column titles).
     """
     found = find_runs(list(runs))
     colorizers = _load(found, device, trusted)
@@ -59,13 +63,23 @@ def write_report(
     gray = None
     grid_rows: list = []
     summary_photos = "No run has a checkpoint yet: nothing was scored on test photos."
+    hint_curves: dict[str, list[tuple[int, float]]] = {}
     if colorizers:
         datamodule = build(_data_config(found, data or {}), "data")
         datamodule.setup()
         loader = datamodule.split_dataloader(split, cache="none")
+        sweep = None
+        if hint_points and any(c.takes_hints for c in colorizers.values()):
+            sweep = HintSweep(list(hint_points), max(1, round(6 * datamodule.image_size / 256)))
         results, grid_rows = evaluate_colorizers(
-            {GRAY: None, **colorizers}, loader, device, num_images
+            {GRAY: None, **colorizers}, loader, device, num_images, hints=sweep
         )
+        for label in colorizers:
+            swept = [n for n in (sweep.points if sweep else []) if hinted_name(label, n) in results]
+            if swept:
+                hint_curves[label] = [(0, results[label]["psnr"])] + [
+                    (n, results.pop(hinted_name(label, n))["psnr"]) for n in swept
+                ]
         gray = results.pop(GRAY)
         test = results
         count = len(loader.dataset)
@@ -84,6 +98,8 @@ def write_report(
         rows=rows,
         figures=curve_pngs(found),
     )
+    if hint_curves:
+        content.figures["hints"] = hint_curve_png(hint_curves)
     grid_titles = ["grayscale input", *colorizers, "ground truth"]
     if grid_rows:
         grid = labelled_grid(grid_rows, grid_titles, cell=grid_cell)
@@ -102,6 +118,7 @@ def write_report(
         "runs": rows,
         "override_keys": override_keys,
         "curves": curve_data(found),
+        "hint_curves": hint_curves,
         "grid": {"columns": grid_titles if grid_rows else [], "photos": len(grid_rows)},
     }
     _write_text(output / "report.json", json.dumps(report, indent=2, default=str) + "\n")
