@@ -54,6 +54,9 @@ VARIANTS = {
     "classification+l1": ["loss=classification", "loss.l1_weight=1.0"],
     "vivid": ["experiment=vivid"],
     "hints": ["experiment=hints"],
+    # hints with a full-resolution prediction: the U-Net's L1 regression, or the bins at 1/1
+    "hints, l1": ["experiment=hints", "loss=l1", "loss.l1_weight=0"],
+    "hints, bins at full resolution": ["experiment=hints", "loss.downsample=1"],
     "vivid, l1 3": ["experiment=vivid", "loss.l1_weight=3.0"],
     "vivid, l1 5": ["experiment=vivid", "loss.l1_weight=5.0"],
     "vivid, l1 6": ["experiment=vivid", "loss.l1_weight=6.0"],
