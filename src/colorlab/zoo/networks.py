@@ -31,6 +31,7 @@ from colorlab.color import AB_BIN_SIZE, AB_SCALE, ab_gamut
 from colorlab.errors import OptionError
 from colorlab.models.colorizer import ColorizerBase, HeadSpec
 from colorlab.models.heads import BranchOutput, ClassificationHead, Head, HeadOutput
+from colorlab.zoo.files import released_weights
 
 #: The authors' normalisation: L -> (L − L_CENTRE) / L_SCALE, ab (Lab units) -> ab / AB_NORM.
 L_CENTRE, L_SCALE, AB_NORM = 50.0, 100.0, 110.0
@@ -261,12 +262,6 @@ def load_released(net: ECCV16 | SIGGRAPH17, released: dict[str, Tensor]) -> None
             module.pretrained = True
 
 
-def _released(name: str) -> dict[str, Tensor]:
-    from colorlab.zoo.files import released_weights
-
-    return released_weights(name)
-
-
 def eccv16(
     native_size: int = 256,
     pretrained: bool = False,
@@ -276,7 +271,7 @@ def eccv16(
     """``model=eccv16``; ``pretrained``: start from the authors' released file."""
     net = ECCV16(native_size, head, layout)
     if pretrained:
-        load_released(net, _released("eccv16"))
+        load_released(net, released_weights("eccv16"))
     return net
 
 
@@ -289,5 +284,5 @@ def siggraph17(
     """``model=siggraph17``; ``pretrained``: start from the authors' released file."""
     net = SIGGRAPH17(native_size, head, layout)
     if pretrained:
-        load_released(net, _released("siggraph17"))
+        load_released(net, released_weights("siggraph17"))
     return net
