@@ -227,7 +227,7 @@ def test_compiled_training_runs_and_saves_plain_checkpoints(tmp_path):
         (["data.cache=disk"], "data.cache='disk' is not allowed; use one of auto, gpu, cpu, none"),
         (
             ["model=nope"],
-            "model=nope does not exist; choose one of: baseline, fusion, unet, vgg16, vgg16_fusion",
+            "model=nope does not exist; choose one of: baseline, eccv16, fusion, siggraph17, unet, vgg16, vgg16_fusion",
         ),
         (
             ["data=folder", "data.root=/missing"],
