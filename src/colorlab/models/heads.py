@@ -39,6 +39,10 @@ HeadOutput = Tensor | BranchOutput
 class Head(nn.Module):
     """Base of the heads: ``forward(features)`` -> raw output, `decode` -> ab."""
 
+    #: Whether only a loss's terms on ab (``l1_weight`` …) train what the head predicts with
+    #: (a two-branch head under a classification loss); its own term trains another branch.
+    predicts_by_ab_terms = False
+
     def decode(self, output: Tensor, temperature: float | None = None) -> Tensor:
         """The raw output -> ab (B×2×h×w in (-1, 1)); ``temperature`` where the head has one."""
         raise NotImplementedError

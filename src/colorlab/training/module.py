@@ -93,22 +93,15 @@ class ColorizationModule(L.LightningModule):
         self.test_metrics = ColorizationMetrics(ssim=True, auc=True)
 
     def _warn_untrained_prediction(self, model: dict[str, Any]) -> None:
-        """A two-branch network (SIGGRAPH17) predicts with its regression branch, which only
-        the terms on ab train: without them (and not fine-tuned) it would stay as initialised."""
-        from colorlab.zoo.networks import TwoBranchHead
-
-        head = self.net.head
+        """A head whose prediction only the terms on ab train (SIGGRAPH17's regression branch
+        under a classification loss): without them (and not fine-tuned) it would stay as
+        initialised."""
         trains_ab = (
             self.loss_fn.l1_weight
             or self.loss_fn.colorfulness_weight
             or (self.loss_fn.perceptual is not None or self.loss_fn.adversarial is not None)
         )
-        if (
-            isinstance(head, TwoBranchHead)
-            and head.model_class is not None
-            and not trains_ab
-            and not model.get("pretrained")
-        ):
+        if self.net.head.predicts_by_ab_terms and not trains_ab and not model.get("pretrained"):
             log.warning(
                 "%s predicts with its regression branch, which loss=classification trains only "
                 "through loss.l1_weight (the paper's combination; experiment=siggraph17 uses "

@@ -146,6 +146,7 @@ class TwoBranchHead(Head):
         super().__init__()
         self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
         self.model_class = classification
+        self.predicts_by_ab_terms = classification is not None
 
     def forward(self, features: tuple[Tensor, Tensor]) -> HeadOutput:
         """(full B×128×H×W, quarter B×256×H/4×W/4) -> ab B×2×H×W in (-1, 1), or
