@@ -27,6 +27,7 @@ from colorlab.inference.evaluation import (
     evaluate_colorizers,
     hinted_name,
     markdown_table,
+    paper_square,
     row_names,
     table_columns,
 )
@@ -116,7 +117,7 @@ def _hint_sweep(cfg: DictConfig, loaded: list[TrainedColorizer]) -> HintSweep | 
             list(points),
             "no checkpoint given takes hints (train with model.hints=true, or zoo:siggraph17)",
         )
-    square = options.get("hint_square") or max(1, round(6 * cfg.data.image_size / 256))
+    square = options.get("hint_square") or paper_square(cfg.data.image_size)
     return HintSweep(list(points), int(square), int(cfg.seed))
 
 

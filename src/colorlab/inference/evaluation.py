@@ -41,6 +41,12 @@ def hinted_name(name: str, points: int) -> str:
     return f"{name} · {points} hint{'s' if points != 1 else ''}"
 
 
+def paper_square(image_size: int) -> int:
+    """The side of a sweep point's square at ``image_size`` px: the paper's test's 6 px at
+    256, scaled (at least 1)."""
+    return max(1, round(6 * image_size / 256))
+
+
 class HintSweep:
     """The evaluation's hint points (Zhang et al. 2017's test): for each count in ``points``,
     that many points sampled from the truth per photo (squares of ``square`` pixels at

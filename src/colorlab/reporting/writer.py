@@ -14,7 +14,13 @@ from colorlab.configs import build, check_targets
 from colorlab.errors import ColorlabError, UnsafeFileError
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
-from colorlab.inference.evaluation import GRAY, HintSweep, evaluate_colorizers, hinted_name
+from colorlab.inference.evaluation import (
+    GRAY,
+    HintSweep,
+    evaluate_colorizers,
+    hinted_name,
+    paper_square,
+)
 from colorlab.pictures import labelled_grid
 from colorlab.reporting.figures import curve_data, curve_pngs, hint_curve_png
 from colorlab.reporting.pages import ReportContent, render_html, render_markdown
@@ -70,7 +76,7 @@ def write_report(
         loader = datamodule.split_dataloader(split, cache="none")
         sweep = None
         if hint_points and any(c.takes_hints for c in colorizers.values()):
-            sweep = HintSweep(list(hint_points), max(1, round(6 * datamodule.image_size / 256)))
+            sweep = HintSweep(list(hint_points), paper_square(datamodule.image_size))
         results, grid_rows = evaluate_colorizers(
             {GRAY: None, **colorizers}, loader, device, num_images, hints=sweep
         )
