@@ -283,6 +283,12 @@ def test_clicked_hints_pull_the_colours_at_their_spots_toward_them(demo, browser
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"))
     _choose(browser, "checkpoint", "hint-echo")
     _upload(browser, photo)
+
+    def canvas_shows_this_photo(d) -> bool:  # not an earlier upload's, still on screen
+        pictures = d.find_elements(By.CSS_SELECTOR, "#hint-canvas img")
+        return bool(pictures) and pictures[0].get_attribute("naturalWidth") == "240"
+
+    _wait(browser, canvas_shows_this_photo)
     spots = []
     for count, (colour, fx, fy) in enumerate((("#ff0000", 0.25, 0.3), ("#0000ff", 0.75, 0.7)), 1):
         _pick_colour(browser, colour)
