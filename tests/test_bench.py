@@ -20,6 +20,8 @@ TINY_BENCH = [
     "bench.colorize_images=3",
     "bench.colorize_size=96",
     "bench.megapixels=0.3",
+    "bench.video_frames=6",
+    "bench.video_size=[64,48]",
     "hydra.run.dir=bench",
 ]
 
@@ -29,12 +31,13 @@ def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
     result = run_cli(
         "colorlab.bench",
         *TINY_BENCH,
-        "bench.rows=[model,train,epoch,colorize,onnx,memory]",
+        "bench.rows=[model,train,epoch,colorize,onnx,video,memory]",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     printed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [r["row"] for r in printed] == ["model", "train", "epoch", "colorize", "onnx", "memory"]
+    rows = ["model", "train", "epoch", "colorize", "onnx", "video", "memory"]
+    assert [r["row"] for r in printed] == rows
     for record in printed[:4]:
         assert record["images_per_s"] > 0 and record["model"] == "baseline"
         assert record["image_size"] == 32 and record["device"].startswith("cpu")
@@ -52,7 +55,12 @@ def test_bench_prints_a_table_and_a_json_line_per_row(tmp_path):
     onnx = printed[4]
     assert onnx["images_per_s"] > 0 and onnx["torch_images_per_s"] > 0
     assert onnx["network_images_per_s"] > 0 and onnx["photo_size"] == 96
-    assert 0 < printed[5]["peak_rss_gb"] < 8 and printed[5]["megapixels"] == 0.3
+    video = printed[5]
+    assert video["video_size"] == "64x48" and video["images_per_s"] > 0
+    for mode in ("none", "ema"):
+        assert video[f"{mode}_frames_per_s"] > 0
+    assert abs(video["flow_vs_none"] - video["images_per_s"] / video["none_frames_per_s"]) < 0.05
+    assert 0 < printed[6]["peak_rss_gb"] < 8 and printed[6]["megapixels"] == 0.3
     assert "colorlab.bench on cpu" in result.stdout and "vs model" in result.stdout
     saved = (tmp_path / "bench" / "bench.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in saved] == printed
@@ -65,7 +73,7 @@ def test_bench_rows_are_checked_before_any_work(tmp_path):
     assert wrong.returncode == 2
     assert wrong.stderr.strip().splitlines()[-1] == (
         "colorlab: error: bench.rows='speed' is not allowed; choose one of: "
-        "model, train, epoch, colorize, onnx, memory"
+        "model, train, epoch, colorize, onnx, video, memory"
     )
     for override, allowed in (
         ("bench.steps=0", "use an integer ≥ 1"),

@@ -14,7 +14,7 @@ from colorlab.color import rgb_to_l_ab
 from colorlab.data.images import open_rgb
 from colorlab.errors import ColorlabError
 from colorlab.inference.jobs import plan_jobs
-from colorlab.inference.video import AbSmoother, colorize_video
+from colorlab.inference.video import colorize_video
 from colorlab.training.module import ColorizationModule
 from conftest import GOOD, colourful, run_cli, write_clip
 
@@ -143,6 +143,7 @@ def test_video_keeps_frames_size_rate_and_audio(checkpoints, tmp_path):
         f"ckpt={checkpoints['baseline']}",
         f"input={tmp_path / 'clip.mp4'}",
         "output=out",
+        "colorize.temporal=ema",
         "colorize.temporal_smoothing=0.5",
         "colorize.batch_size=5",
         cwd=tmp_path,
@@ -151,16 +152,6 @@ def test_video_keeps_frames_size_rate_and_audio(checkpoints, tmp_path):
     frames, size, rate, audio = _video_facts(tmp_path / "out" / "clip.mp4")
     assert (frames, size, rate) == (16, (64, 48), 12)
     assert audio == 1
-
-
-def test_temporal_smoothing_is_an_ema():
-    smoother = AbSmoother(0.5)
-    ab = torch.tensor([0.0, 1.0, 1.0]).view(3, 1, 1, 1)
-    assert smoother(ab[:2]).flatten().tolist() == [0.0, 0.5]
-    assert smoother(ab[2:]).flatten().tolist() == [0.75]  # state carries across batches
-    assert torch.equal(AbSmoother(0)(ab), ab)
-    with pytest.raises(ColorlabError, match="temporal_smoothing"):
-        AbSmoother(1.0)
 
 
 # -- checkpoints describe themselves ---------------------------------------------------------

@@ -2,7 +2,7 @@
 and colorizes, with the configuration ``colorlab.train`` would use.
 
 Rows (``bench.rows``) are the functions of `colorlab.benchmarks`: ``model``, ``train``,
-``epoch``, ``colorize`` and (on request) ``onnx`` and ``memory``. Prints a table and one JSON line per row
+``epoch``, ``colorize`` and (on request) ``onnx``, ``video`` and ``memory``. Prints a table and one JSON line per row
 (``images_per_s``, ``vs_model``), also appended to ``<run dir>/bench.jsonl``.
 """
 
@@ -44,6 +44,10 @@ _NOTES = (
     "torch_images_per_s",
     "megapixels",
     "peak_rss_gb",
+    "video_size",
+    "none_frames_per_s",
+    "ema_frames_per_s",
+    "flow_vs_none",
 )
 
 

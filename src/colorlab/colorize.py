@@ -19,6 +19,7 @@ from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
 from colorlab.inference.hints import read_hints
 from colorlab.inference.jobs import Job, colorize_files, plan_jobs, save_picture
 from colorlab.inference.merge import return_freed_memory_to_the_os
+from colorlab.inference.temporal import TemporalSettings
 
 #: Names of `plan_jobs`'s errors that are top-level keys, not ``colorize.`` options.
 _TOP_LEVEL = ("input", "output")
@@ -42,7 +43,8 @@ def colorize(cfg: DictConfig) -> dict[str, int]:
         )
         if options.get("hints"):
             return _colorize_with_hints(colorizer, jobs, options.hints, options.hint_size)
-        counts = colorize_files(colorizer, jobs, options.batch_size, options.temporal_smoothing)
+        temporal = TemporalSettings.from_config(options)
+        counts = colorize_files(colorizer, jobs, options.batch_size, temporal)
     large, limit = counts["too_large"], f"colorize.max_megapixels={options.max_megapixels}"
     if (counts["skipped"] or large) and not counts["images"] and not counts["videos"]:
         if not counts["skipped"]:

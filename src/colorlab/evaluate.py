@@ -3,12 +3,17 @@
 Every checkpoint colorizes the same photos (loaded at ``data.image_size``), each model at
 its own size with its ab upsampled to the photo's, as `colorlab.colorize` does; a "gray"
 row (ab = 0) is added. Writes metrics.json, metrics.md and comparison.png.
+
+``videos=FOLDER`` scores colour videos instead (`colorlab.inference.video_evaluation`): their
+grey frames colorized by every checkpoint with every ``evaluate.temporal`` setting, beside the
+truth's own flicker; metrics.json and metrics.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +21,7 @@ import hydra
 from omegaconf import DictConfig, ListConfig
 
 from colorlab.cli.runner import one_line_errors, refuse_used_dir, run_app
-from colorlab.cli.validation import EVALUATE_RULES, validate
+from colorlab.cli.validation import EVALUATE_RULES, named, validate
 from colorlab.configs import build, config_dir
 from colorlab.devices import resolve_device
 from colorlab.errors import ColorlabError, OptionError, check_choice
@@ -30,6 +35,14 @@ from colorlab.inference.evaluation import (
     paper_square,
     row_names,
     table_columns,
+)
+from colorlab.inference.flow import flow_estimator
+from colorlab.inference.temporal import TEMPORAL_MODES, TemporalSettings
+from colorlab.inference.video_evaluation import (
+    CUT_CHANGE,
+    evaluate_videos,
+    find_videos,
+    video_table,
 )
 from colorlab.perceptual_metrics import FID_NETWORK
 from colorlab.pictures import labelled_grid
@@ -62,6 +75,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ]
     labels = row_names(paths, loaded)
     colorizers: dict[str, TrainedColorizer | None] = {GRAY: None, **dict(zip(labels, loaded))}
+    if cfg.get("videos"):
+        return _evaluate_videos(cfg, out, labels, loaded, paths, device)
     sweep = _hint_sweep(cfg, loaded)
 
     datamodule = build(cfg.data, "data")
@@ -103,6 +118,55 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         flush=True,
     )
     return {"metrics": results, "run_dir": str(out)}
+
+
+def _evaluate_videos(
+    cfg: DictConfig,
+    out: Path,
+    labels: list[str],
+    loaded: list[TrainedColorizer],
+    paths: list[str],
+    device,
+) -> dict[str, Any]:
+    """``videos=FOLDER``: every checkpoint × ``evaluate.temporal`` setting on the colour
+    videos' grey frames; metrics.json and metrics.md."""
+    options = cfg.evaluate
+    videos = find_videos(cfg.videos)
+    modes = list(options.temporal)
+    with named("evaluate"):
+        for mode in modes:
+            check_choice("temporal", mode, TEMPORAL_MODES)
+        temporal = TemporalSettings.from_config(options, mode="flow")
+        estimator = flow_estimator(options.warp_flow, device)
+    results = evaluate_videos(
+        videos, dict(zip(labels, loaded)), temporal, modes, estimator, options.batch_size
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(
+        json.dumps(
+            {
+                "checkpoints": {label: str(path) for label, path in zip(labels, paths)},
+                "videos_folder": str(cfg.videos),
+                "protocol": {
+                    "temporal": modes,
+                    "temporal_options": asdict(temporal) | {"mode": None},
+                    "warp_flow": options.warp_flow,
+                    "cut_histogram_change": CUT_CHANGE,
+                },
+                **results,
+            },
+            indent=2,
+        )
+    )
+    table = video_table(results["metrics"], modes)
+    (out / "metrics.md").write_text(table)
+    print(table, flush=True)
+    print(
+        f"colorlab: {len(results['videos'])} videos scored ({results['cuts']} cuts found, "
+        f"{results['skipped']} unreadable skipped) into {out} (metrics.json, metrics.md)",
+        flush=True,
+    )
+    return {"metrics": results["metrics"], "run_dir": str(out)}
 
 
 def _hint_sweep(cfg: DictConfig, loaded: list[TrainedColorizer]) -> HintSweep | None:

@@ -1,11 +1,13 @@
 """Colorization metrics: pure functions and one torchmetrics-based accumulator
-(`colorlab.color.colorfulness` is the colour maths they share with losses and data).
+(`colorlab.color.colorfulness` is the colour maths they share with losses and data), and the
+flicker of videos (`warping_error`, `histogram_divergence` for CDC).
 
 Inputs follow `colorlab.color`: ab B×2×H×W in (-1, 1) (a*, b* / 128), rgb B×3×H×W in [0, 1].
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
@@ -128,3 +130,35 @@ class ColorizationMetrics(nn.Module):
         for metric in self.children():
             if isinstance(metric, Metric):
                 metric.reset()
+
+
+# -- video: flicker -----------------------------------------------------------------------------
+@torch.no_grad()
+def warping_error(rgb: Tensor, rgb_next_warped: Tensor, trusted: Tensor) -> Tensor:
+    """The warping error of one frame pair (Lai et al. 2018): the mean squared difference of
+    frame t (rgb, N×3×H×W in [0, 1]) and frame t+1 warped back onto it by the input's flow,
+    over the pixels the flow can be trusted at (``trusted``, N×1×H×W bool) and the three
+    channels. N values; NaN where no pixel is trusted."""
+    mask = trusted.float()
+    squared = (rgb.float() - rgb_next_warped.float()).square() * mask
+    return squared.flatten(1).sum(1) / (3 * mask.flatten(1).sum(1))
+
+
+def colour_histograms(rgb: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 -> 3×256 fractions: each channel's histogram, summing to 1."""
+    pixels = rgb.reshape(-1, 3)
+    counts = np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(3)])
+    return counts / len(pixels)
+
+
+def histogram_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Mean over channels of the Jensen–Shannon divergence (natural log, in [0, ln 2]) of two
+    `colour_histograms`: the term of CDC, the colour-distribution consistency of video
+    colorization (Liu et al. 2021; the NTIRE 2023 challenge, ColorMNet)."""
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> np.ndarray:
+        ratio = np.divide(a, m, out=np.ones_like(a), where=a > 0)
+        return (a * np.log(ratio)).sum(axis=1)
+
+    return float(np.mean(0.5 * kl(p) + 0.5 * kl(q)))

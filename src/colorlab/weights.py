@@ -31,3 +31,16 @@ def require_local_or_download(path: Path) -> None:
     missing and downloads are forbidden."""
     if offline() and not path.is_file():
         raise FileNotFoundError(f"{OFFLINE_ENV} is set and {path.name} is not cached")
+
+
+def cached_file(name: str, url: str, hash_prefix: str | None = None) -> Path:
+    """``$TORCH_HOME/hub/checkpoints/<name>``, downloaded there from ``url`` first when it is
+    missing (its SHA-256 checked against ``hash_prefix``) unless downloads are forbidden.
+    Raises what the download raised (`FileNotFoundError` when forbidden): the caller's
+    message names the file and where to put it."""
+    path = hub_file(name)
+    if not path.is_file():
+        require_local_or_download(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix, progress=True)
+    return path

@@ -10,6 +10,8 @@
   checkpoint or ``bench.ckpt``, beside its decode+encode floor and the network alone;
 - ``onnx``: the same photos with the network exported to ONNX and run by onnxruntime (CPU),
   beside PyTorch's on the CPU;
+- ``video``: video frames/s through colorize's video path with each ``colorize.temporal``
+  setting (none, ema, flow) on one panning clip;
 - ``memory``: peak resident memory of ``python -m colorlab.colorize`` on one large photo.
 """
 
@@ -19,7 +21,8 @@ from colorlab.benchmarks.rows import ROWS as _REGISTERED
 
 #: The rows in the order of the list above.
 ROWS = {
-    name: _REGISTERED[name] for name in ("model", "train", "epoch", "colorize", "onnx", "memory")
+    name: _REGISTERED[name]
+    for name in ("model", "train", "epoch", "colorize", "onnx", "video", "memory")
 }
 
 __all__ = ["NEEDS_CHECKPOINT", "ROWS", "Bench"]

@@ -1,6 +1,6 @@
 """Colorize rows: photos per second through colorize's own path, from JPEG files on disk to
-files, beside its floor and its network (``colorize``), and the peak memory of colorizing one
-large photo (``memory``)."""
+files, beside its floor and its network (``colorize``), video frames per second with each
+temporal setting (``video``), and the peak memory of colorizing one large photo (``memory``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from colorlab.devices import synchronize
 from colorlab.errors import ColorlabError
 from colorlab.inference.colorizer import TrainedColorizer, load_colorizer
 from colorlab.inference.jobs import Job, colorize_files, default_threads, plan_jobs, save_picture
+from colorlab.inference.temporal import TEMPORAL_MODES, TemporalSettings
+from colorlab.inference.video import colorize_video
 
 
 def write_photos(folder: Path, count: int, size: int, device: torch.device) -> None:
@@ -91,11 +93,11 @@ def _time_colorize(
     if not (work / "photos").is_dir():
         write_photos(work / "photos", options.colorize_images, options.colorize_size, bench.device)
     warm = plan_jobs(str(work / "photos" / "photo_000[0-3].jpg"), work / f"warm-{name}", "", None)
-    colorize_files(colorizer, warm, options.colorize_batch, 0.0)
+    colorize_files(colorizer, warm, options.colorize_batch)
     jobs = plan_jobs(str(work / "photos"), work / name, "", None)
     synchronize(bench.device)
     start = time.perf_counter()
-    colorize_files(colorizer, jobs, options.colorize_batch, 0.0)
+    colorize_files(colorizer, jobs, options.colorize_batch)
     synchronize(bench.device)
     return jobs, time.perf_counter() - start
 
@@ -123,6 +125,57 @@ def onnx_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
         "photo_size": cfg.bench.colorize_size,
         "torch_images_per_s": round(len(torch_jobs) / torch_seconds, 1),
         "network_images_per_s": round(network_speed(onnx, cfg.bench.colorize_batch), 1),
+    }
+
+
+def write_panning_clip(path: Path, frames: int, size: tuple[int, int]) -> None:
+    """A lossless clip of ``frames`` frames of ``size`` (W, H): a camera panning 2 px a frame
+    across a synthetic scene (FFV1 in Matroska)."""
+    import av
+
+    width, height = size
+    side = max(width + 2 * frames, height) + 8
+    scene = render_scenes(7, [0], side)[0].permute(1, 2, 0).numpy()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+        for t in range(frames):
+            window = np.ascontiguousarray(scene[4 : 4 + height, 2 * t : 2 * t + width])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(window, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@row("video", needs_checkpoint=True)
+def video_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
+    """Video frames per second through colorize's video path (decode, network, temporal
+    filter, merge, encode) with each ``colorize.temporal`` setting, on one panning clip of
+    ``bench.video_size``; ``images_per_s`` is the default's (flow), ``flow_vs_none`` its
+    ratio to frame by frame."""
+    options = cfg.bench
+    colorizer = load_colorizer(bench.checkpoint(), device=bench.device, trusted=bench.trusted)
+    clip = bench.scratch / "video" / "clip.mkv"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    write_panning_clip(clip, options.video_frames, tuple(options.video_size))
+    speeds = {}
+    for mode in TEMPORAL_MODES[::-1]:  # none, ema, flow
+        settings = TemporalSettings(mode=mode)
+        colorize_video(colorizer, clip, clip.with_name(f"warm-{mode}.mkv"), 8, settings)
+        synchronize(bench.device)
+        start = time.perf_counter()
+        frames = colorize_video(
+            colorizer, clip, clip.with_name(f"{mode}.mkv"), options.colorize_batch, settings
+        )
+        synchronize(bench.device)
+        speeds[mode] = frames / (time.perf_counter() - start)
+    return {
+        "images_per_s": speeds["flow"],
+        "seconds": options.video_frames / speeds["flow"],
+        "video_size": "x".join(str(v) for v in options.video_size),
+        "none_frames_per_s": round(speeds["none"], 1),
+        "ema_frames_per_s": round(speeds["ema"], 1),
+        "flow_vs_none": round(speeds["flow"] / speeds["none"], 3),
     }
 
 

@@ -116,6 +116,18 @@ TRAIN_RULES = (
     *TRUST_RULES,
 )
 
+
+def _temporal_rules(prefix: str) -> tuple[Rule, ...]:
+    """Type rules of a video's temporal options under ``prefix`` (their ranges and choices
+    are `colorlab.inference.temporal.TemporalSettings`'s to check)."""
+    return (
+        Rule(f"{prefix}.temporal_smoothing", _number(0, 1, low_open=False), "a number in [0, 1)"),
+        Rule(f"{prefix}.flow.weight", _number(0, 1, low_open=False), "a number in [0, 1)"),
+        Rule(f"{prefix}.flow.min_trusted", _number(0, 1, low_open=False), "a fraction in [0, 1]"),
+        Rule(f"{prefix}.flow.max_l_error", _number(0), "a number > 0 (L units)"),
+    )
+
+
 EVALUATE_RULES = (
     Rule("seed", _integer(0, 2**32 - 1), "an integer from 0 to 4294967295"),
     Rule("num_images", _integer(1, 256), "an integer from 1 to 256"),
@@ -125,6 +137,8 @@ EVALUATE_RULES = (
     Rule("lpips_net", lambda v: v in LPIPS_NETS, "one of " + ", ".join(LPIPS_NETS)),
     Rule("evaluate.hint_points", _point_counts, _POINT_COUNTS, True),
     Rule("evaluate.hint_square", _integer(1, 64), "an integer from 1 to 64 (pixels) or null", True),
+    *_temporal_rules("evaluate"),
+    Rule("evaluate.batch_size", _integer(1, 4096), "an integer ≥ 1"),
     *DATA_RULES,
     *TRUST_RULES,
 )
@@ -140,6 +154,7 @@ REPORT_RULES = (
 )
 
 COLORIZE_RULES = (
+    *_temporal_rules("colorize"),
     Rule("colorize.batch_size", _integer(1, 4096), "an integer ≥ 1"),
     Rule("colorize.size", _integer(8, 4096), "an integer from 8 to 4096 or null", True),
     Rule("colorize.temperature", _number(0, 10), "a number in (0, 10] or null", True),
@@ -176,6 +191,12 @@ BENCH_RULES = (
     Rule("bench.colorize_size", _integer(8, 16384), "an integer from 8 to 16384 (pixels)"),
     Rule("bench.colorize_batch", _integer(1, 4096), "an integer ≥ 1"),
     Rule("bench.megapixels", _number(0, 1000), "a number in (0, 1000]"),
+    Rule("bench.video_frames", _integer(2, 100_000), "an integer ≥ 2"),
+    Rule(
+        "bench.video_size",
+        lambda v: isinstance(v, Sequence) and len(v) == 2 and all(_integer(16, 8192)(x) for x in v),
+        "[width, height], each from 16 to 8192 pixels",
+    ),
 )
 
 

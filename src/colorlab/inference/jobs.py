@@ -33,7 +33,8 @@ from colorlab.errors import ColorlabError, OptionError, check_choice
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer
 from colorlab.inference.merge import Lightness
-from colorlab.inference.video import VIDEO_EXTENSIONS, AbSmoother, colorize_video, is_video
+from colorlab.inference.temporal import TemporalSettings
+from colorlab.inference.video import VIDEO_EXTENSIONS, colorize_video, is_video
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +243,14 @@ def colorize_files(
     colorizer: TrainedColorizer,
     jobs: list[Job],
     batch_size: int = 8,
-    temporal_smoothing: float = 0.0,
+    temporal: TemporalSettings | None = None,
     threads: int | None = None,
 ) -> dict[str, int]:
     """Run the jobs with a progress bar; returns counts of images, videos, frames, skipped
     (unreadable) files and pictures too large to decode (``too_large``). Pictures are read,
     merged and written in ``threads`` threads (default: one per core, `default_threads`)
-    while the model runs batches of ``batch_size``."""
+    while the model runs batches of ``batch_size``; videos' colour follows over frames as
+    ``temporal`` says (default `TemporalSettings`: motion-compensated)."""
     if batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1")
     counts = {
@@ -261,7 +263,9 @@ def colorize_files(
     }
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
-    AbSmoother(temporal_smoothing)  # a wrong value is a config error, not a bad video
+    temporal = temporal or TemporalSettings()
+    if videos:  # a missing flow weights file is a config error, not a bad video
+        temporal.prepare(colorizer.device)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -292,7 +296,7 @@ def colorize_files(
                     job.source,
                     job.target,
                     batch_size,
-                    temporal_smoothing,
+                    temporal,
                     on_frames=functools.partial(progress.advance, frames),
                 )
                 counts["videos"] += 1

@@ -1,9 +1,11 @@
-"""Colorize videos frame by frame (PyAV): same frame count, size and frame rate, audio kept."""
+"""Colorize videos (PyAV): same frame count, size and frame rate, audio kept; colour follows
+over frames as `colorlab.inference.temporal` says (motion-compensated by default). Memory is
+bounded by one batch of frames and the filter's one frame, whatever the video's length."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,9 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from colorlab.errors import ColorlabError, OptionError
+from colorlab.errors import ColorlabError
 from colorlab.files import written_atomically
 from colorlab.inference.colorizer import TrainedColorizer
+from colorlab.inference.temporal import TemporalFilter, TemporalSettings
 
 if TYPE_CHECKING:  # PyAV is imported when a video is processed, not with colorize
     import av
@@ -30,6 +33,27 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
+def read_frames(source: Path) -> Iterator[np.ndarray]:
+    """A video's frames in order as H×W×3 uint8 RGB, decoded one at a time (a file that
+    cannot be read: `ColorlabError`)."""
+    import av
+
+    try:
+        reader = av.open(str(source))
+    except (av.error.FFmpegError, OSError) as error:
+        raise ColorlabError(f"{source}: cannot be read as a video ({error})") from error
+    with reader:
+        if not reader.streams.video:
+            raise ColorlabError(f"{source}: has no video stream")
+        stream = reader.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in reader.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as error:  # a truncated file: the frames before it stand
+            log.warning("%s: decoding stopped (%s)", source, error)
+
+
 def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
     """(codec, pixel format) for the output container; 4:4:4 where 4:2:0 needs even sizes."""
     if path.suffix.lower() == ".webm":
@@ -37,45 +61,23 @@ def _video_codec(path: Path, width: int, height: int) -> tuple[str, str]:
     return "libx264", "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
 
 
-class AbSmoother:
-    """Exponential moving average of ab over frames: ab_t = α·ab_{t−1} + (1 − α)·pred_t."""
-
-    def __init__(self, alpha: float) -> None:
-        if not 0 <= alpha < 1:
-            raise OptionError("temporal_smoothing", alpha, "use a number in [0, 1) (0 = off)")
-        self.alpha = alpha
-        self.state: torch.Tensor | None = None
-
-    def __call__(self, ab: torch.Tensor) -> torch.Tensor:
-        """ab: T×2×h×w for consecutive frames -> smoothed, same shape."""
-        if self.alpha == 0:
-            return ab
-        out = torch.empty_like(ab)
-        for t in range(len(ab)):
-            self.state = (
-                ab[t] if self.state is None else self.alpha * self.state + (1 - self.alpha) * ab[t]
-            )
-            out[t] = self.state
-        return out
-
-
 def colorize_video(
     colorizer: TrainedColorizer,
     source: Path,
     target: Path,
     batch_size: int = 8,
-    temporal_smoothing: float = 0.0,
+    temporal: TemporalSettings | None = None,
     on_frames: Callable[[int], None] | None = None,
 ) -> int:
     """Colorize ``source`` into ``target``; returns the number of frames written.
 
-    Frames are colorized in batches at the model's size, ab optionally smoothed over time,
-    upsampled and merged with each frame's full-resolution L. The first audio stream is
-    copied when the output container accepts it.
+    Frames are colorized in batches at the model's size, their ab filtered over time
+    (``temporal``, default `TemporalSettings`: flow), upsampled and merged with each frame's
+    full-resolution L. The first audio stream is copied when the output container accepts it.
     """
     import av
 
-    smoother = AbSmoother(temporal_smoothing)
+    temporal_filter = (temporal or TemporalSettings()).new_filter(colorizer.device)
     try:
         reader = av.open(str(source))
     except (av.error.FFmpegError, OSError) as error:
@@ -84,7 +86,7 @@ def colorize_video(
         if not reader.streams.video:
             raise ColorlabError(f"{source}: has no video stream")
         with written_atomically(target) as partial:  # renamed to target once complete
-            return _transcode(colorizer, reader, partial, batch_size, smoother, on_frames)
+            return _transcode(colorizer, reader, partial, batch_size, temporal_filter, on_frames)
 
 
 def _transcode(
@@ -92,7 +94,7 @@ def _transcode(
     reader: av.container.InputContainer,
     target: Path,
     batch_size: int,
-    smoother: AbSmoother,
+    temporal_filter: TemporalFilter,
     on_frames: Callable[[int], None] | None,
 ) -> int:
     """Decode, colorize and encode every frame of ``reader`` into ``target`` (its first
@@ -123,7 +125,7 @@ def _transcode(
             nonlocal written
             if not pending:
                 return
-            for frame in _colorize_frames(colorizer, pending, smoother):
+            for frame in _colorize_frames(colorizer, pending, temporal_filter):
                 for packet in video_out.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     writer.mux(packet)
             written += len(pending)
@@ -176,11 +178,12 @@ def _expected_frames(
 
 @torch.no_grad()
 def _colorize_frames(
-    colorizer: TrainedColorizer, frames: list[np.ndarray], smoother: AbSmoother
+    colorizer: TrainedColorizer, frames: list[np.ndarray], temporal_filter: TemporalFilter
 ) -> list[np.ndarray]:
-    """T frames (H×W×3 uint8) -> T colorized frames (H×W×3 uint8)."""
+    """T consecutive frames (H×W×3 uint8) -> T colorized frames (H×W×3 uint8)."""
     lightnesses = [colorizer.lightness(frame) for frame in frames]
-    ab_small = smoother(colorizer.predict_lightness_ab(lightnesses))
+    L_small = torch.cat([light.small(colorizer.size) for light in lightnesses])
+    ab_small = temporal_filter(L_small, colorizer.predict_small_ab(L_small))
     return [
         np.asarray(colorizer.merge(ab_small[t : t + 1], light))
         for t, light in enumerate(lightnesses)

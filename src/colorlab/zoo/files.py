@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from colorlab.errors import ColorlabError, OptionError, first_line
 from colorlab.loading import read_state_dict
-from colorlab.weights import hub_file, require_local_or_download
+from colorlab.weights import cached_file, hub_file
 
 #: How a published network is named wherever a checkpoint is taken: ``zoo:eccv16``.
 ZOO_PREFIX = "zoo:"
@@ -81,13 +80,9 @@ def released_weights(name: str, weights: str | Path | None = None) -> dict[str, 
     entry = published(name)
     path = Path(weights) if weights is not None else entry.path
     where = f"put {entry.file_name} (from {entry.url}) at {entry.path}"
-    if weights is None and not path.is_file():
+    if weights is None:
         try:
-            require_local_or_download(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(
-                entry.url, str(path), hash_prefix=entry.hash_prefix, progress=True
-            )
+            cached_file(entry.file_name, entry.url, entry.hash_prefix)
         except Exception as error:  # URLError, socket and SSL errors, a wrong hash, a full disk
             raise ColorlabError(
                 f"{name}'s released weights are not here and cannot be downloaded "
