@@ -8,8 +8,10 @@ per row, whatever the videos' length:
 - ``psnr``: the mean over frames of PSNR against the truth (RGB, dB);
 - ``e_warp``: the warping error of Lai et al. 2018 (`colorlab.metrics.warping_error`, RGB in
   [0, 1]) with the flow of the grey input at full resolution, over the pixels its
-  forward–backward check keeps, pairs across a cut left out. Lower is steadier; the truth's
-  own is the floor that the flow's errors leave;
+  forward–backward check keeps, pairs across a cut left out. Lower is steadier. The ``gray``
+  row (ab = 0) is what the input's L alone gives, warping's and the flow's errors on it: about
+  the least an output that keeps the input's L can reach (the truth, whose colour has texture
+  of its own, can lie above it);
 - ``cdc``: the colour-distribution consistency (`colorlab.metrics.histogram_divergence` of
   frames 1, 2 and 4 apart, ⅓ each). Lower is steadier;
 - ``psnr_after_cuts``: PSNR over the `AFTER_CUT` frames from each cut, the cuts found on the
@@ -305,7 +307,8 @@ def video_table(metrics: dict[str, dict[str, float]], modes: Sequence[str]) -> s
         "",
         "e_warp: warping error (Lai et al. 2018) with the grey input's flow, RGB in [0, 1]; "
         "cdc: colour-distribution consistency (JS divergence at gaps 1, 2, 4). Lower is "
-        "steadier for both; the truth's own are the floor. psnr after cuts: the "
+        "steadier for both. gray (ab = 0) is what the input's L alone gives: the least an "
+        "output that keeps it can reach. psnr after cuts: the "
         f"{AFTER_CUT} frames from each cut. Modes: " + ", ".join(modes) + ".",
     ]
     return "\n".join(lines) + "\n"
