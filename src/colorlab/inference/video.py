@@ -33,18 +33,27 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def read_frames(source: Path) -> Iterator[np.ndarray]:
-    """A video's frames in order as H×W×3 uint8 RGB, decoded one at a time (a file that
-    cannot be read: `ColorlabError`)."""
+def open_video(source: Path) -> av.container.InputContainer:
+    """``source`` opened for reading (the caller closes it); a file that cannot be read as a
+    video, or has no video stream: `ColorlabError`."""
     import av
 
     try:
         reader = av.open(str(source))
     except (av.error.FFmpegError, OSError) as error:
         raise ColorlabError(f"{source}: cannot be read as a video ({error})") from error
-    with reader:
-        if not reader.streams.video:
-            raise ColorlabError(f"{source}: has no video stream")
+    if not reader.streams.video:
+        reader.close()
+        raise ColorlabError(f"{source}: has no video stream")
+    return reader
+
+
+def read_frames(source: Path) -> Iterator[np.ndarray]:
+    """A video's frames in order as H×W×3 uint8 RGB, decoded one at a time (a file that
+    cannot be read: `ColorlabError`)."""
+    import av
+
+    with open_video(source) as reader:
         stream = reader.streams.video[0]
         stream.thread_type = "AUTO"
         try:
@@ -75,18 +84,10 @@ def colorize_video(
     (``temporal``, default `TemporalSettings`: flow), upsampled and merged with each frame's
     full-resolution L. The first audio stream is copied when the output container accepts it.
     """
-    import av
-
     temporal_filter = (temporal or TemporalSettings()).new_filter(colorizer.device)
-    try:
-        reader = av.open(str(source))
-    except (av.error.FFmpegError, OSError) as error:
-        raise ColorlabError(f"{source}: cannot be read as a video ({error})") from error
-    with reader:
-        if not reader.streams.video:
-            raise ColorlabError(f"{source}: has no video stream")
-        with written_atomically(target) as partial:  # renamed to target once complete
-            return _transcode(colorizer, reader, partial, batch_size, temporal_filter, on_frames)
+    # the output is renamed to target once complete
+    with open_video(source) as reader, written_atomically(target) as partial:
+        return _transcode(colorizer, reader, partial, batch_size, temporal_filter, on_frames)
 
 
 def _transcode(
