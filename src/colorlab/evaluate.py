@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from omegaconf import DictConfig, ListConfig
 
 from colorlab.cli.runner import one_line_errors, refuse_used_dir, run_app
@@ -126,7 +127,7 @@ def _evaluate_videos(
     labels: list[str],
     loaded: list[TrainedColorizer],
     paths: list[str],
-    device,
+    device: torch.device,
 ) -> dict[str, Any]:
     """``videos=FOLDER``: every checkpoint × ``evaluate.temporal`` setting on the colour
     videos' grey frames; metrics.json and metrics.md."""
@@ -149,7 +150,7 @@ def _evaluate_videos(
                 "videos_folder": str(cfg.videos),
                 "protocol": {
                     "temporal": modes,
-                    "temporal_options": asdict(temporal) | {"mode": None},
+                    "temporal_options": {k: v for k, v in asdict(temporal).items() if k != "mode"},
                     "warp_flow": options.warp_flow,
                     "cut_histogram_change": CUT_CHANGE,
                 },

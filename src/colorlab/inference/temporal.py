@@ -101,15 +101,16 @@ class FlowFilter:
         first = len(frames) - len(L)  # 1 when the previous batch's last frame leads
         if len(frames) > 1:
             backward, trusted = motion(frames[1:], frames[:-1], self.estimator, self.max_l_error)
+            fractions = trusted.float().mean(dim=(1, 2, 3)).tolist()  # one host sync a batch
         before = self._ab
         for t in range(len(L)):
             pair = t + first - 1  # index of (frame t, frame t − 1) in the pairs
-            if pair >= 0 and before is not None:
-                mask = trusted[pair : pair + 1]
-                self.trusted = float(mask.float().mean())
+            if pair >= 0 and before is not None:  # frame t − 1's output is ``before``
+                self.trusted = fractions[pair]
                 if self.trusted < self.min_trusted:
                     self.cuts += 1
                 else:
+                    mask = trusted[pair : pair + 1]
                     carried = warp(before, backward[pair : pair + 1])
                     blend = self.weight * carried + (1 - self.weight) * out[t : t + 1]
                     out[t : t + 1] = torch.where(mask, blend, out[t : t + 1])
