@@ -2,7 +2,7 @@
 and colorizes, with the configuration ``colorlab.train`` would use.
 
 Rows (``bench.rows``) are the functions of `colorlab.benchmarks`: ``model``, ``train``,
-``epoch``, ``colorize`` and (on request) ``onnx``, ``video`` and ``memory``. Prints a table and one JSON line per row
+``epoch``, ``colorize`` and (on request) ``onnx``, ``video``, ``data`` and ``memory``. Prints a table and one JSON line per row
 (``images_per_s``, ``vs_model``), also appended to ``<run dir>/bench.jsonl``.
 """
 
@@ -48,6 +48,10 @@ _NOTES = (
     "none_frames_per_s",
     "ema_frames_per_s",
     "flow_vs_none",
+    "batches_per_s",
+    "folder_images_per_s",
+    "cache_images_per_s",
+    "vs_folder",
 )
 
 

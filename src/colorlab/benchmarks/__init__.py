@@ -12,17 +12,20 @@
   beside PyTorch's on the CPU;
 - ``video``: video frames/s through colorize's video path with each ``colorize.temporal``
   setting (none, ema, flow) on one panning clip;
+- ``data``: batches and images per second that the data modules alone deliver to the device
+  (Lab made there, no model): ``data=folder``'s workers, its RAM cache and ``data=streaming``
+  from LitData shards of the same photos;
 - ``memory``: peak resident memory of ``python -m colorlab.colorize`` on one large photo.
 """
 
-from colorlab.benchmarks import colorizing, training  # noqa: F401  (they register their rows)
+from colorlab.benchmarks import colorizing, loading, training  # noqa: F401  (they register rows)
 from colorlab.benchmarks.rows import NEEDS_CHECKPOINT, Bench
 from colorlab.benchmarks.rows import ROWS as _REGISTERED
 
 #: The rows in the order of the list above.
 ROWS = {
     name: _REGISTERED[name]
-    for name in ("model", "train", "epoch", "colorize", "onnx", "video", "memory")
+    for name in ("model", "train", "epoch", "colorize", "onnx", "video", "data", "memory")
 }
 
 __all__ = ["NEEDS_CHECKPOINT", "ROWS", "Bench"]

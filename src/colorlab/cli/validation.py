@@ -91,6 +91,7 @@ DATA_RULES = (
     Rule("data.limit", _integer(1), "a positive integer or null", True),
     Rule("data.min_colorfulness", _number(0, low_open=False), "a number ≥ 0", True),
     Rule("data.dusk_fraction", _number(0, 1, low_open=False), "a number in [0, 1]", True),
+    Rule("data.prior_images", _integer(1), "a positive integer (photos)", True),
 )
 
 TRAIN_RULES = (
@@ -153,6 +154,19 @@ REPORT_RULES = (
     *TRUST_RULES,
 )
 
+PREPARE_RULES = (
+    Rule(
+        "prepare.image_size",
+        _integer(8, 16384),
+        "an integer from 8 to 16384 (pixels) or null",
+        True,
+    ),
+    Rule("prepare.limit", _integer(1), "a positive integer or null", True),
+    Rule("prepare.min_colorfulness", _number(0, low_open=False), "a number ≥ 0"),
+    Rule("prepare.workers", _integer(1, 1024), "an integer ≥ 1"),
+    Rule("seed", _integer(0, 2**32 - 1), "an integer from 0 to 4294967295"),
+)
+
 COLORIZE_RULES = (
     *_temporal_rules("colorize"),
     Rule("colorize.batch_size", _integer(1, 4096), "an integer ≥ 1"),
@@ -192,6 +206,9 @@ BENCH_RULES = (
     Rule("bench.colorize_batch", _integer(1, 4096), "an integer ≥ 1"),
     Rule("bench.megapixels", _number(0, 1000), "a number in (0, 1000]"),
     Rule("bench.video_frames", _integer(2, 100_000), "an integer ≥ 2"),
+    Rule("bench.data_images", _integer(3, 10_000_000), "an integer ≥ 3"),
+    Rule("bench.data_photo_size", _integer(8, 16384), "an integer from 8 to 16384 (pixels)"),
+    Rule("bench.data_epochs", _integer(1, 1000), "an integer ≥ 1"),
     Rule(
         "bench.video_size",
         lambda v: isinstance(v, Sequence) and len(v) == 2 and all(_integer(16, 8192)(x) for x in v),

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from colorlab.data.datamodule import ColorizationDataModule
     from colorlab.data.folder import FolderDataModule
     from colorlab.data.painting import render_scene
+    from colorlab.data.streaming import StreamingDataModule
     from colorlab.data.synthetic import SyntheticDataModule, SyntheticScenes
     from colorlab.data.transforms import prepare_batch
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "ColorizationDataModule": "colorlab.data.datamodule",
     "FolderDataModule": "colorlab.data.folder",
+    "StreamingDataModule": "colorlab.data.streaming",
     "SyntheticDataModule": "colorlab.data.synthetic",
     "SyntheticScenes": "colorlab.data.synthetic",
     "prepare_batch": "colorlab.data.transforms",
@@ -37,6 +39,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ColorizationDataModule",
     "FolderDataModule",
+    "StreamingDataModule",
     "SyntheticDataModule",
     "SyntheticScenes",
     "prepare_batch",

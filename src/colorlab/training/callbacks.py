@@ -151,7 +151,7 @@ def colorization_module(pl_module: L.LightningModule) -> ColorizationModule:
 
 class ColourPrior(L.Callback):
     """Before the first epoch, one pass over the training split (each rank over its shard,
-    the counts summed over ranks): the loss's colour prior, its rebalancing weights and the
+    the counts summed over ranks; a data module's ``prior_images`` caps it per rank): the loss's colour prior, its rebalancing weights and the
     start of the head's logits (`ColorizationModule.fit_prior`). A resumed run has its prior
     from the checkpoint and skips the pass."""
 
@@ -163,6 +163,7 @@ class ColourPrior(L.Callback):
         if datamodule is None or not hasattr(datamodule, "split_dataloader"):
             raise TypeError("a colour prior needs a colorlab ColorizationDataModule")
         loader = datamodule.split_dataloader("train")
+        limit = getattr(datamodule, "prior_images", None)  # a sample of a streamed set
         seen = 0
 
         def batches():
@@ -170,6 +171,8 @@ class ColourPrior(L.Callback):
             for raw in track(loader, description="colour prior", transient=True):
                 seen += len(raw)
                 yield prepare_batch(raw.to(pl_module.device))["ab"]
+                if limit is not None and seen >= limit:
+                    break
 
         strategy = trainer.strategy
         prior = module.fit_prior(
