@@ -56,8 +56,10 @@ def test_prepare_counts_names_what_it_left_out_and_refuses_a_used_output(photos,
 
 def test_an_interrupted_prepare_starts_over_and_never_holds_a_photo_twice(photos, tmp_path):
     out = tmp_path / "shards"
-    (out / PARTIAL / "train").mkdir(parents=True)  # what a killed prepare leaves
-    (out / PARTIAL / "train" / "chunk-0-0.bin").write_bytes(b"half a chunk")
+    (out / PARTIAL / "val").mkdir(parents=True)  # what a prepare killed while moving leaves
+    (out / PARTIAL / "val" / "chunk-0-0.bin").write_bytes(b"half a chunk")
+    (out / "train").mkdir()
+    (out / "train" / "index.json").write_text("{}")
     summary = prepare(photos, out, workers=1)
     assert summary["splits"]["train"] == 32 and not (out / PARTIAL).exists()
     assert sorted(p.name for p in out.iterdir()) == [PREPARED, "test", "train", "val"]

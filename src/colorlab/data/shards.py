@@ -81,7 +81,8 @@ def prepare(
 ) -> dict[str, Any]:
     """Write the photos of ``input_dir`` into ``output_dir`` as LitData shards (see module).
     Returns the summary also written to ``prepared.json``: photos (distinct) and per split,
-    what was left out and why, bytes written, seconds. A folder that already holds a prepared set is refused."""
+    what was left out and why, bytes written, seconds. A folder that already holds a prepared
+    set is refused."""
     import litdata
 
     source, out = Path(input_dir).expanduser(), Path(output_dir).expanduser()
@@ -95,12 +96,14 @@ def prepare(
             f"{out} already holds a prepared set ({PREPARED}); choose another output, or delete "
             "it to prepare again"
         )
-    if out.exists() and any(p.name != PARTIAL for p in out.iterdir()):
-        raise ColorlabError(f"{out} is not empty and holds no prepared set; choose another output")
     partial = out / PARTIAL
-    if partial.exists():
+    if partial.exists():  # only a prepare makes it: what it left, splits moved out included
         log.warning("%s: an earlier prepare was interrupted; starting over", out)
+        for split in SPLITS:
+            shutil.rmtree(out / split, ignore_errors=True)
         shutil.rmtree(partial)
+    if out.exists() and any(out.iterdir()):
+        raise ColorlabError(f"{out} is not empty and holds no prepared set; choose another output")
     start = time.perf_counter()
     splits = limit_files(split_files(source, val_fraction, test_fraction, seed), limit, seed)
     if not any(splits.values()):
@@ -142,17 +145,18 @@ def prepare(
         written[id(files)] = split
     if not summary["splits"]["train"]:
         raise ColorlabError(f"{source} has no usable training photo ({_reasons(skipped)})")
-    for split in SPLITS:
-        target = out / split
-        if (partial / split).exists():
-            (partial / split).rename(target)
-    shutil.rmtree(partial, ignore_errors=True)
     summary["photos"] = sum(summary["splits"][split] for split in set(written.values()))
     summary["skipped"] = {reason: len(paths) for reason, paths in skipped.items()}
     summary["skipped_files"] = skipped
-    summary["bytes"] = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    summary["bytes"] = sum(f.stat().st_size for f in partial.rglob("*") if f.is_file())
     summary["seconds"] = round(time.perf_counter() - start, 1)
-    (out / PREPARED).write_text(json.dumps(summary, indent=2))
+    (partial / PREPARED).write_text(json.dumps(summary, indent=2))
+    # into place: the splits, then prepared.json (what marks the set complete), then the rest
+    for split in SPLITS:
+        if (partial / split).exists():
+            (partial / split).rename(out / split)
+    (partial / PREPARED).rename(out / PREPARED)
+    shutil.rmtree(partial)
     return summary
 
 
