@@ -73,7 +73,7 @@ def test_bench_rows_are_checked_before_any_work(tmp_path):
     assert wrong.returncode == 2
     assert wrong.stderr.strip().splitlines()[-1] == (
         "colorlab: error: bench.rows='speed' is not allowed; choose one of: "
-        "model, train, epoch, colorize, onnx, video, memory"
+        "model, train, epoch, colorize, onnx, video, data, memory"
     )
     for override, allowed in (
         ("bench.steps=0", "use an integer ≥ 1"),
