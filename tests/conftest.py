@@ -16,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+import cli_runner
 from colorlab.configs import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +42,13 @@ TINY = [
     "callbacks.samples.table_size=4",
     "~callbacks.model_summary",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fork_server():
+    """The commands' fork server (`cli_runner`), stopped when the session ends."""
+    yield
+    cli_runner.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -73,11 +81,19 @@ def compose_config(name: str, *overrides: str):
 
 
 def run_cli(
-    module: str, *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+    module: str,
+    *args: str,
+    cwd: Path,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    fresh: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` as a user would, in ``cwd`` (``env`` added to the
-    environment)."""
+    environment): forked from a process that imported torch, Lightning and Hydra once
+    (`cli_runner`), or as a new interpreter where ``fresh`` or the environment needs one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | (env or {})
+    if not fresh and not cli_runner.needs_fresh(env):
+        return cli_runner.run_module(module, list(args), cwd, env, timeout)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,

@@ -51,7 +51,7 @@ def test_installed_layout_finds_packaged_conf(tmp_path, monkeypatch):
 def test_every_entry_point_composes_its_config(entry, tmp_path):
     """A smoke test of each command (the fast tier's): it starts, finds conf/ and composes its
     config (Hydra's ``--cfg job`` prints it without running the job)."""
-    result = run_cli(f"colorlab.{entry}", "--cfg", "job", cwd=tmp_path, timeout=120)
+    result = run_cli(f"colorlab.{entry}", "--cfg", "job", cwd=tmp_path, timeout=120, fresh=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "trust_checkpoint: false" in result.stdout  # every command that opens a checkpoint
 
