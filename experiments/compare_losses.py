@@ -54,6 +54,8 @@ VARIANTS = {
     "classification+l1": ["loss=classification", "loss.l1_weight=1.0"],
     "vivid": ["experiment=vivid"],
     "hints": ["experiment=hints"],
+    # hints as SIGGRAPH17 takes them: the points alone, not spread (model.hint_spread=null)
+    "hints, points alone": ["experiment=hints", "model.hint_spread=null"],
     # hints with a full-resolution prediction: the U-Net's L1 regression, or the bins at 1/1
     "hints, l1": ["experiment=hints", "loss=l1", "loss.l1_weight=0"],
     "hints, bins at full resolution": ["experiment=hints", "loss.downsample=1"],

@@ -23,6 +23,7 @@ from colorlab.inference.evaluation import HintSweep, hinted_name
 from colorlab.inference.hints import as_hints, hint_map, parse_colour, read_hints, resize_hints
 from colorlab.inference.network import TrainedNetwork
 from colorlab.models import ColorizerBase
+from colorlab.models.hint_spread import HintSpread, make_hint_spread
 from conftest import TINY, colourful, compose_config, compose_train, run_cli
 
 
@@ -100,23 +101,104 @@ def test_training_batches_get_hints_and_evaluation_batches_none(tmp_path):
     [["model=baseline"], ["model=unet"], ["model=fusion", "model.pretrained=false"]],
     ids=["baseline", "unet", "fusion"],
 )
-def test_models_take_hints_as_three_more_input_channels(overrides, tmp_path):
+def test_models_take_hints_and_their_spread_as_more_input_channels(overrides, tmp_path):
     from hydra.utils import instantiate
 
     cfg = compose_train(*overrides, "model.hints=true", run_dir=tmp_path)
     net = instantiate(cfg.model).eval()
-    assert net.hints
+    assert net.hints and isinstance(net.spread, HintSpread)
     L = torch.rand(2, 1, 64, 64) * 100
     hints = torch.zeros(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(net.predict_ab(L), net.predict_ab(L, hints=hints))  # zeros = none
-        inputs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 4]
-        assert len(inputs) == 1  # one conv takes L and the hints (a backbone sees L alone)
+        inputs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 7]
+        assert len(inputs) == 1  # one conv takes L, hints, spread (a backbone sees L alone)
+        hints[:, :2, 10:12, 20:22], hints[:, 2, 10:12, 20:22] = 0.4, 1.0
+        seen = net.network_input(L, hints)
+        assert seen.shape == (2, 7, 64, 64)
+        assert seen[:, 6, 40, 40].gt(0).all()  # the spread's confidence reaches far pixels
         with pytest.raises(ValueError, match="B×3×H×W"):
             net(L, torch.zeros(2, 2, 64, 64))
+    # model.hint_spread=null: the points alone, as checkpoints trained before it have them
+    points_only = instantiate(
+        compose_train(
+            *overrides, "model.hints=true", "model.hint_spread=null", run_dir=tmp_path
+        ).model
+    )
+    assert points_only.spread is None
+    assert [m for m in points_only.modules() if getattr(m, "in_channels", 0) == 4]
     without = instantiate(compose_train(*overrides, run_dir=tmp_path).model)
+    assert without.spread is None
     with pytest.raises(ValueError, match="trained without hints"):
         without(L, hints)
+
+
+def _one_point(value: float, y: int, x: int, size: int = 64) -> Tensor:
+    hints = torch.zeros(1, 3, size, size)
+    hints[:, :2, y : y + 2, x : x + 2] = value
+    hints[:, 2, y : y + 2, x : x + 2] = 1.0
+    return hints
+
+
+def test_the_spread_carries_a_points_colour_over_its_lightness_and_fades_to_gray():
+    spread = HintSpread(sigma=0.25, lightness=10.0, prior=0.05, cells=16)
+    L = torch.full((1, 1, 64, 64), 30.0)
+    L[..., 32:] = 80.0  # the right half is another, lighter object
+    assert torch.equal(spread(L, torch.zeros(1, 3, 64, 64)), torch.zeros(1, 3, 64, 64))
+    out = spread(L, _one_point(0.5, 30, 10))
+    ab, confidence = out[0, 0], out[0, 2]
+    assert out.shape == (1, 3, 64, 64)
+    assert ab[30, 10] == pytest.approx(0.5 * confidence[30, 10].item(), rel=1e-4)
+    assert confidence[30, 10] > 0.9  # at the point: its colour
+    assert 0.2 < ab[30, 28] < ab[30, 10]  # the same object, 18 px away: most of it
+    assert ab[30, 46] < 0.1 * ab[30, 28]  # as far on the other side of the edge: hardly any
+    assert ab[2, 2] < ab[30, 20] and confidence.max() < 1  # farther, grayer
+    # distance alone (lightness: null) crosses the edge
+    by_distance = HintSpread(lightness=None)(L, _one_point(0.5, 30, 10))[0, 0]
+    assert by_distance[30, 46] > 0.5 * by_distance[30, 28]
+    # two points: each pixel leans to the nearer one; the shape is kept for any size
+    two = _one_point(0.5, 30, 4) + _one_point(-0.5, 30, 58)
+    L_flat = torch.full((1, 1, 64, 64), 50.0)
+    mixed = spread(L_flat, two)[0, 0]
+    assert mixed[30, 8] > 0.2 and mixed[30, 56] < -0.2 and abs(mixed[30, 31]) < 0.05
+    assert spread(torch.zeros(2, 1, 40, 56), torch.zeros(2, 3, 40, 56)).shape == (2, 3, 40, 56)
+
+
+def test_a_prediction_with_hints_leans_to_their_spread_unless_blend_is_off():
+    from colorlab.models import baseline
+
+    L = torch.rand(1, 1, 64, 64) * 100
+    hints = _one_point(0.6, 30, 30)
+    torch.manual_seed(0)
+    blended = baseline(hint_spread={"blend": True}, hints=True).eval()
+    torch.manual_seed(0)
+    plain = baseline(hint_spread={"blend": False}, hints=True).eval()
+    with torch.no_grad():
+        raw = plain.decode(plain(L, hints), (64, 64))
+        assert torch.equal(plain.predict_ab(L, hints=hints), raw)  # blend off: the network's
+        ab = blended.predict_ab(L, hints=hints)
+        spread = blended.spread(L, hints)
+        c = spread[:, 2:]
+        assert torch.allclose(ab, (1 - c) * raw + c * spread[:, :2], atol=1e-5)
+        assert abs(ab[0, 0, 30, 30] - 0.6) < abs(raw[0, 0, 30, 30] - 0.6)  # toward the hint
+        assert torch.equal(blended.predict_ab(L), plain.predict_ab(L))  # no hints: no blend
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"blend": "yes"}, "hint_spread.blend"),
+        ({"sigma": 0}, "hint_spread.sigma"),
+        ({"lightness": -1}, "hint_spread.lightness"),
+        ({"prior": "x"}, "hint_spread.prior"),
+        ({"cells": 0}, "hint_spread.cells"),
+        ({"radius": 3}, "sigma, lightness, prior, cells, blend"),
+        ("bilateral", "use null or a group"),
+    ],
+)
+def test_spread_options_are_checked_by_name(options, message):
+    with pytest.raises(OptionError, match=message):
+        make_hint_spread(options)
 
 
 # -- inference: where a hint lands ---------------------------------------------------------------

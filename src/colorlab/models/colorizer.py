@@ -9,6 +9,7 @@ connections at every scale.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ from colorlab.color import AB_SCALE
 from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
 from colorlab.models.heads import BranchOutput, Head, HeadOutput, make_head
+from colorlab.models.hint_spread import SPREAD_CHANNELS, make_hint_spread
 from colorlab.models.parts import (
     UP,
     BaselineEncoder,
@@ -30,6 +32,8 @@ from colorlab.models.parts import (
 
 #: A head spec (see `colorlab.models.heads.make_head`); None is the regression head.
 HeadSpec = dict[str, Any] | None
+#: A ``hint_spread`` group (`colorlab.models.hint_spread.HintSpread`'s options) or None.
+SpreadSpec = Mapping[str, Any] | None
 #: Hint channels beside L (Zhang et al. 2017): hint a*, b* and a 0/1 mask. Given to a network
 #: as B×3×H×W with ab in colorlab's scale ((a*, b*) / 128), it sees ab in Lab units / 110.
 HINT_CHANNELS = 3
@@ -37,9 +41,12 @@ HINT_CHANNELS = 3
 HINT_AB_NORM = 110.0
 
 
-def input_channels(hints: bool) -> int:
-    """Channels of a network's input: L, plus `HINT_CHANNELS` where it takes hints."""
-    return 1 + (HINT_CHANNELS if hints else 0)
+def input_channels(hints: bool, spread: SpreadSpec = None) -> int:
+    """Channels of a network's input: L, plus `HINT_CHANNELS` where it takes hints, and
+    `SPREAD_CHANNELS` more where it also spreads them (``spread``, a ``hint_spread`` group)."""
+    if not hints:
+        return 1
+    return 1 + HINT_CHANNELS + (SPREAD_CHANNELS if spread is not None else 0)
 
 
 #: How a generic builder's configuration is named after its backbone (`model_name`).
@@ -60,7 +67,9 @@ class ColorizerBase(nn.Module):
     """L (B×1×H×W in [0, 100], H and W multiples of `multiple`) -> the head's output.
 
     A network built with ``hints`` also takes user colour hints, B×3×H×W (hint ab in (-1, 1)
-    and a 0/1 mask; zero where there are none), as input channels beside L (`network_input`).
+    and a 0/1 mask; zero where there are none), as input channels beside L (`network_input`);
+    with ``hint_spread`` (a group of `HintSpread`'s options) also the hints spread over the
+    image by a fixed rule, three channels more (ignored without ``hints``).
 
     ``forward(L, hints)`` gives the head's raw output (what the loss trains: ab for a regression
     head, colour-bin logits for a classification head); `predict_ab` gives ab for any head.
@@ -77,6 +86,7 @@ class ColorizerBase(nn.Module):
         head: HeadSpec | Head = None,
         stride: int = 1,
         hints: bool = False,
+        hint_spread: SpreadSpec = None,
         **layout: Any,
     ) -> None:
         super().__init__()
@@ -89,6 +99,8 @@ class ColorizerBase(nn.Module):
             raise OptionError("hints", hints, "use true or false")
         #: Whether the network takes colour hints beside L.
         self.hints = hints
+        #: The fixed rule that spreads them as more input (None: the points alone).
+        self.spread = make_hint_spread(hint_spread) if hints else None
 
     def features(self, L: Tensor) -> Tensor:
         raise NotImplementedError
@@ -108,24 +120,36 @@ class ColorizerBase(nn.Module):
 
     def network_input(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
         """What `features` sees: L (B×1×H×W), and for a network with hints the hint channels
-        after it (ab × 128/110, i.e. Lab units / 110, and the mask; zeros without hints).
+        after it (ab × 128/110, i.e. Lab units / 110, and the mask; zeros without hints), then
+        where it spreads them the spread ab (same scale) and confidence (`HintSpread`).
         `ValueError` for hints given to a network without them, or of the wrong shape."""
+        return self._input_and_spread(L, hints)[0]
+
+    def _input_and_spread(self, L: Tensor, hints: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """`network_input`, and the spread hints (B×3×H×W, `HintSpread`) where there are."""
         self.check_input(L)
         if not self.hints:
             if hints is not None:
                 raise ValueError(
                     "this network was trained without hints (model.hints=false); it cannot take them"
                 )
-            return L
+            return L, None
+        extra = HINT_CHANNELS + (SPREAD_CHANNELS if self.spread is not None else 0)
         if hints is None:
-            return torch.cat([L, torch.zeros_like(L).expand(-1, HINT_CHANNELS, -1, -1)], dim=1)
+            return torch.cat([L, torch.zeros_like(L).expand(-1, extra, -1, -1)], dim=1), None
         if hints.shape != (L.shape[0], HINT_CHANNELS, *L.shape[-2:]):
             raise ValueError(
                 f"expected hints as B×{HINT_CHANNELS}×H×W like L's {tuple(L.shape)}, "
                 f"got {tuple(hints.shape)}"
             )
-        hints = hints.to(L.dtype)
-        return torch.cat([L, hints[:, :2] * (AB_SCALE / HINT_AB_NORM), hints[:, 2:]], dim=1)
+        hints = hints.to(L.device)
+        scale = AB_SCALE / HINT_AB_NORM
+        channels = [L, hints[:, :2].to(L.dtype) * scale, hints[:, 2:].to(L.dtype)]
+        spread = None
+        if self.spread is not None:
+            spread = self.spread(L, hints)
+            channels += [spread[:, :2].to(L.dtype) * scale, spread[:, 2:].to(L.dtype)]
+        return torch.cat(channels, dim=1), spread
 
     def forward(self, L: Tensor, hints: Tensor | None = None) -> HeadOutput:
         """L (B×1×H×W, 0..100) and hints (B×3×H×W or None) -> the head's output (B×2×H×W ab,
@@ -155,8 +179,13 @@ class ColorizerBase(nn.Module):
         self, L: Tensor, temperature: float | None = None, *, hints: Tensor | None = None
     ) -> Tensor:
         """The one prediction path: L (B×1×H×W, 0..100) and optional hints (B×3×H×W) -> ab
-        (B×2×H×W in (-1, 1))."""
-        return self.decode(self(L, hints), L.shape[-2:], temperature)
+        (B×2×H×W in (-1, 1)); where the network spreads hints and blends them, leaning to
+        their spread colour by its confidence (`HintSpread.lean`)."""
+        if hints is None or self.spread is None:
+            return self.decode(self(L, hints), L.shape[-2:], temperature)
+        network_input, spread = self._input_and_spread(L, hints)
+        ab = self.decode(self.head(self.features(network_input)), L.shape[-2:], temperature)
+        return ab if spread is None else self.spread.lean(ab, spread)
 
 
 class Colorizer(ColorizerBase):
@@ -172,8 +201,16 @@ class Colorizer(ColorizerBase):
         native_size: int = 256,
         head: HeadSpec = None,
         hints: bool = False,
+        hint_spread: SpreadSpec = None,
     ) -> None:
-        super().__init__(decoder.out_channels, encoder.downsample, native_size, head, hints=hints)
+        super().__init__(
+            decoder.out_channels,
+            encoder.downsample,
+            native_size,
+            head,
+            hints=hints,
+            hint_spread=hint_spread,
+        )
         self.encoder = encoder
         self.feature_extractor = feature_extractor
         self.fusion = fusion
@@ -195,10 +232,16 @@ class Colorizer(ColorizerBase):
 _DECODER_FROM_8 = (128, UP, 64, 64, UP, 32, UP)
 
 
-def baseline(native_size: int = 256, head: HeadSpec = None, hints: bool = False) -> Colorizer:
+def baseline(
+    native_size: int = 256,
+    head: HeadSpec = None,
+    hints: bool = False,
+    hint_spread: SpreadSpec = None,
+) -> Colorizer:
     """The reference's conv autoencoder: 8-conv encoder (H/8), 1×1 fusion, 5-conv decoder
-    (the fifth conv is the head's); ``hints``: colour hints in beside L."""
-    encoder = BaselineEncoder(in_channels=input_channels(hints))
+    (the fifth conv is the head's); ``hints``: colour hints in beside L (``hint_spread``:
+    and spread, `colorlab.models.hint_spread`)."""
+    encoder = BaselineEncoder(in_channels=input_channels(hints, hint_spread))
     return Colorizer(
         encoder=encoder,
         fusion=fusion_layer(encoder.out_channels, 256),
@@ -206,6 +249,7 @@ def baseline(native_size: int = 256, head: HeadSpec = None, hints: bool = False)
         native_size=native_size,
         head=head,
         hints=hints,
+        hint_spread=hint_spread,
     )
 
 
@@ -248,12 +292,14 @@ def global_fusion(
     gray: str = "srgb",
     head: HeadSpec = None,
     hints: bool = False,
+    hint_spread: SpreadSpec = None,
 ) -> Colorizer:
     """The reference's general architecture (as in Deep Koalarization): the baseline encoder
     fused with a torchvision network's global feature vector (its deepest map averaged over
     space) broadcast over H/8×W/8 (``model=vgg16_fusion``, ``model=fusion``); ``hints``:
-    colour hints into the baseline encoder (the backbone sees L alone)."""
-    encoder = BaselineEncoder(in_channels=input_channels(hints))
+    colour hints into the baseline encoder (the backbone sees L alone; ``hint_spread``: and
+    spread, `colorlab.models.hint_spread`)."""
+    encoder = BaselineEncoder(in_channels=input_channels(hints, hint_spread))
     extractor = Backbone(backbone, pretrained, freeze_backbone, gray, output="pooled")
     return Colorizer(
         encoder=encoder,
@@ -263,4 +309,5 @@ def global_fusion(
         native_size=native_size,
         head=head,
         hints=hints,
+        hint_spread=hint_spread,
     )

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from colorlab.errors import OptionError
 from colorlab.models.backbone import Backbone, FreezeSpec
-from colorlab.models.colorizer import ColorizerBase, HeadSpec, input_channels
+from colorlab.models.colorizer import ColorizerBase, HeadSpec, SpreadSpec, input_channels
 from colorlab.models.parts import NormalizeL
 
 #: ``model.upsampling``: interpolate ×2 then a 3×3 conv, or a 1×1 conv to 4C + pixel shuffle.
@@ -91,6 +91,7 @@ class UNet(ColorizerBase):
         native_size: int = 256,
         head: HeadSpec = None,
         hints: bool = False,
+        hint_spread: SpreadSpec = None,
     ) -> None:
         if upsampling not in UPSAMPLING:
             raise OptionError("upsampling", upsampling, "use one of " + ", ".join(UPSAMPLING))
@@ -98,11 +99,15 @@ class UNet(ColorizerBase):
         stem = None
         if strides[0] != 1:
             stem = nn.Sequential(
-                NormalizeL(), conv_bn_relu(input_channels(hints), 32), conv_bn_relu(32, 32)
+                NormalizeL(),
+                conv_bn_relu(input_channels(hints, hint_spread), 32),
+                conv_bn_relu(32, 32),
             )
             channels, strides = [32, *channels], [1, *strides]
         widths = [max(32, min(256, c)) for c in channels]
-        super().__init__(widths[0], strides[-1], native_size, head, hints=hints)
+        super().__init__(
+            widths[0], strides[-1], native_size, head, hints=hints, hint_spread=hint_spread
+        )
         self.encoder = encoder
         self.stem = stem
         self.ups = nn.ModuleList()
@@ -138,14 +143,16 @@ def unet(
     gray: str = "srgb",
     head: HeadSpec = None,
     hints: bool = False,
+    hint_spread: SpreadSpec = None,
 ) -> UNet:
     """``model=unet``: from scratch (``backbone`` null, baseline-sized) or on a torchvision
     ``backbone`` (pretrained unless ``pretrained=false``; ``freeze_backbone`` as in
     `colorlab.models.backbone.freeze_schedule`); ``hints``: user colour hints in (the scratch
-    encoder's or the stem's first conv; a backbone sees L alone)."""
+    encoder's or the stem's first conv; a backbone sees L alone; ``hint_spread``: and spread,
+    `colorlab.models.hint_spread`)."""
     encoder: ScratchEncoder | Backbone = (
-        ScratchEncoder(in_channels=input_channels(hints))
+        ScratchEncoder(in_channels=input_channels(hints, hint_spread))
         if backbone is None
         else Backbone(backbone, pretrained, freeze_backbone, gray)
     )
-    return UNet(encoder, upsampling, native_size, head, hints)
+    return UNet(encoder, upsampling, native_size, head, hints, hint_spread)
