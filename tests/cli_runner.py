@@ -15,6 +15,7 @@ own smoke tests and every command when ``COLORLAB_TEST_FRESH_CLI=1`` start a new
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing
 import os
 import runpy
@@ -118,6 +119,9 @@ def _run_as_main(
     sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115
     sys.argv = [module, *args]
+    # ``python -m`` puts the working directory first on the path (a test's helper modules)
+    sys.path[0] = cwd
+    importlib.invalidate_caches()
     code = 0
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
