@@ -18,7 +18,8 @@ from PIL import Image
 
 from conftest import chromium, colourful, write_hint_echo
 
-# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share its fixtures,
+# built once a session (session scope: kept while other modules' tests run in between).
 pytestmark = pytest.mark.xdist_group("demo-server")
 
 
@@ -67,7 +68,7 @@ class Server:
         self.process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(checkpoints, tmp_path_factory):
     echo = write_hint_echo(tmp_path_factory.mktemp("echo") / "hint-echo.safetensors")
     ckpts = f"ckpt=[{checkpoints['baseline']},{checkpoints['classification']},{echo}]"
@@ -79,12 +80,12 @@ def server(checkpoints, tmp_path_factory):
     running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo(server):
     return server.url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory):
     downloads = tmp_path_factory.mktemp("downloads")
     driver = chromium(downloads)
@@ -206,7 +207,8 @@ def _choose(driver, element_id: str, containing: str) -> None:
     """Open a dropdown and click the option whose text contains ``containing``."""
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.CSS_SELECTOR, f"#{element_id} input").click()
+    # the page renders its parts one after another: wait for this one (a loaded CPU is slow)
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#{element_id} input"))[0].click()
 
     def option(d):
         items = d.find_elements(By.CSS_SELECTOR, "li[data-testid=dropdown-option]")
