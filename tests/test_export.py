@@ -13,7 +13,7 @@ from colorlab.inference.onnx import export_onnx, read_metadata
 from conftest import TINY, colourful, compose_train, run_cli, run_colorize
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def unet_resnet18(tmp_path_factory):
     from colorlab.train import train
 

@@ -300,7 +300,7 @@ def test_hint_files_json_and_png(tmp_path):
 
 
 # -- a trained model with hints ----------------------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hints_checkpoint(tmp_path_factory) -> Path:
     from colorlab.train import train
 

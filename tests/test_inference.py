@@ -26,7 +26,7 @@ def lightness(picture: Image.Image) -> np.ndarray:
     return rgb_to_l_ab(rgb)[0][0, 0].numpy()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def colorizer(checkpoints):
     return load_colorizer(checkpoints["baseline"], device="cpu")
 

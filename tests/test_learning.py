@@ -11,7 +11,8 @@ from conftest import REPO, SCENES
 sys.path.insert(0, str(REPO / "experiments"))
 from learning_check import learning_check  # noqa: E402
 
-# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share its fixtures,
+# built once a session (session scope: kept while other modules' tests run in between).
 pytestmark = pytest.mark.xdist_group("learning")
 
 FAST = ["data.batch_size=8", "optimizer=adam", "~callbacks.samples"]
@@ -22,14 +23,14 @@ needs_scenes = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def synthetic_mse(tmp_path_factory) -> dict:
     return learning_check(
         "synthetic", 5, run_dir=tmp_path_factory.mktemp("syn-mse"), extra=SYNTHETIC
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_mse(tmp_path_factory) -> dict:
     return learning_check(
         "scenes", 5, root=SCENES, run_dir=tmp_path_factory.mktemp("real-mse"), extra=REAL

@@ -31,7 +31,7 @@ def _train(tmp_path: Path, *overrides: str, name: str = "run") -> dict:
     return train(cfg)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def adversarial_run(tmp_path_factory) -> Path:
     """last.ckpt of a tiny run with an adversarial critic (hinge)."""
     summary = _train(

@@ -14,7 +14,8 @@ from PIL import Image
 from colorlab.reporting.runs import differing_overrides, parse_overrides, read_run
 from conftest import REPO, chromium, run_cli
 
-# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share module fixtures.
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): they share its fixtures,
+# built once a session (session scope: kept while other modules' tests run in between).
 pytestmark = pytest.mark.xdist_group("report-sweep")
 
 TINY_RUN = [
@@ -31,7 +32,7 @@ TINY_RUN = [
 METRICS = ("train/loss", "val/loss", "train/seed_accuracy", "val/seed_accuracy", "val/psnr")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory) -> Path:
     """A 2×2 sweep in sweep/0..3, a run that crashed in its second epoch (crashed/), and one
     that stopped at a wrong value before training (wrong/)."""
@@ -118,7 +119,7 @@ def test_a_sweep_report_has_a_row_per_run_curves_and_a_grid(runs):
     assert again.returncode == 2 and "already holds a report" in again.stderr
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def with_failures(runs) -> dict:
     """The report of the sweep, the crashed run and the one that never started."""
     return _report(runs, "with-failures", "sweep", "crashed", "wrong")

@@ -15,10 +15,14 @@ from colorlab.data.streaming import StreamingDataModule
 from colorlab.errors import ColorlabError, OptionError
 from conftest import TINY, run_cli
 
+# One worker runs this module's tests (pytest-xdist --dist loadgroup): the photos and shards
+# are prepared once a session.
+pytestmark = pytest.mark.xdist_group("streaming")
+
 STREAM = ["data=streaming", "data.image_size=32", "data.batch_size=8", "data.num_workers=1"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def photos(tmp_path_factory):
     """40 synthetic JPEG photos of 48 px: train/ (32) and val/ (8); one broken, one black."""
     root = tmp_path_factory.mktemp("photos")
@@ -31,7 +35,7 @@ def photos(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shards(photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared") / "shards"
     prepare(photos, out, workers=1)

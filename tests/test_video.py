@@ -62,7 +62,7 @@ def coloured(L: torch.Tensor, tint: tuple[int, int, int]) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def colorizer(checkpoints):
     return load_colorizer(checkpoints["classification"], device="cpu")
 
