@@ -3,6 +3,7 @@ streamed (``data=streaming``): counts and refusals, training with the photos gon
 equal batches per rank, a SIGTERM mid-epoch resumed at its position, the bench's data row."""
 
 import csv
+import io
 import json
 import shutil
 
@@ -58,15 +59,21 @@ def test_prepare_counts_names_what_it_left_out_and_refuses_a_used_output(photos,
         prepare(photos, shards)
 
 
-def test_an_interrupted_prepare_starts_over_and_never_holds_a_photo_twice(photos, tmp_path):
+def test_an_interrupted_prepare_starts_over_never_holds_a_photo_twice_and_shrinks_them(photos, tmp_path):
     out = tmp_path / "shards"
     (out / PARTIAL / "val").mkdir(parents=True)  # what a prepare killed while moving leaves
     (out / PARTIAL / "val" / "chunk-0-0.bin").write_bytes(b"half a chunk")
     (out / "train").mkdir()
     (out / "train" / "index.json").write_text("{}")
-    summary = prepare(photos, out, workers=1)
+    summary = prepare(photos, out, image_size=24, workers=1)  # and shrunk to 24 px first
     assert summary["splits"]["train"] == 32 and not (out / PARTIAL).exists()
     assert sorted(p.name for p in out.iterdir()) == [PREPARED, "test", "train", "val"]
+    from litdata import StreamingDataset
+    from PIL import Image
+
+    stored = StreamingDataset(str(out / "train"))
+    sizes = {Image.open(io.BytesIO(stored[i]["jpeg"])).size for i in range(len(stored))}
+    assert sizes == {(24, 24)}  # the 48 px photos, stored at the training size
     half_done = tmp_path / "other"
     half_done.mkdir()
     (half_done / "notes.txt").write_text("mine")

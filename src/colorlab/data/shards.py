@@ -16,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ from colorlab.data.images import UnreadableImageError, open_rgb, resize
 from colorlab.errors import ColorlabError, OptionError
 
 log = logging.getLogger(__name__)
+
+#: How ``litdata.optimize`` starts its workers: forked on Linux (a worker then needs no new
+#: interpreter importing torch again, seconds each), spawned elsewhere (LitData's default).
+START_METHOD = "fork" if sys.platform.startswith("linux") else None
 
 #: The file a complete prepared set ends with.
 PREPARED = "prepared.json"
@@ -138,8 +143,9 @@ def prepare(
                     num_workers=max(1, min(workers, len(kept))),
                     reorder_files=False,
                     verbose=True,  # its progress bar
+                    start_method=START_METHOD,
                 )
-            finally:  # optimize sets the process's start method to spawn: put it back
+            finally:  # optimize sets the process's start method: put it back
                 multiprocessing.set_start_method(start_method, force=True)
         summary["splits"][split] = _count(partial / split)
         written[id(files)] = split
