@@ -228,3 +228,6 @@ def test_the_bench_data_row_compares_the_three_sources(tmp_path):
         assert record[key] > 0
     ratio = record["images_per_s"] / record["folder_images_per_s"]
     assert abs(record["vs_folder"] - ratio) < 0.05
+    assert record["sized_images_per_s"] > 0  # shards prepared at data.image_size (32 px)
+    sized = record["sized_images_per_s"] / record["folder_images_per_s"]
+    assert abs(record["sized_vs_folder"] - sized) < 0.05

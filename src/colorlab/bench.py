@@ -52,6 +52,8 @@ _NOTES = (
     "folder_images_per_s",
     "cache_images_per_s",
     "vs_folder",
+    "sized_images_per_s",
+    "sized_vs_folder",
 )
 
 

@@ -1,6 +1,7 @@
 """The data row: batches and images per second that a data module alone delivers to the device,
 Lab made there (no model), for ``data=folder`` streamed by workers, the same photos cached in
-RAM, and ``data=streaming`` from LitData shards of them, side by side on the same photos."""
+RAM, and ``data=streaming`` from LitData shards of them — as they are, and prepared at the
+training size (``colorlab.prepare prepare.image_size=S``) — side by side on the same photos."""
 
 from __future__ import annotations
 
@@ -45,14 +46,20 @@ def data_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     """The data modules alone on ``bench.data_images`` JPEG photos of ``bench.data_photo_size``
     px (written once; or the photos of ``bench.data_root``), at ``data.image_size``, batch
     ``data.batch_size``, ``data.num_workers`` workers; ``images_per_s`` is streaming's,
-    ``vs_folder`` its ratio to the folder's workers."""
+    ``vs_folder`` its ratio to the folder's workers; ``sized_…`` the same for shards prepared at
+    ``data.image_size``."""
     options, data = cfg.bench, cfg.data
     photos = Path(options.data_root) if options.get("data_root") else bench.scratch / "photos"
     if not options.get("data_root") and not photos.is_dir():
         write_photos(photos / "train", options.data_images, options.data_photo_size, bench.device)
-    shards = bench.scratch / "shards"
-    if not (shards / "prepared.json").is_file():
-        prepare(photos, shards, min_colorfulness=0.0, workers=max(1, data.num_workers))
+    shards = {
+        "streaming": bench.scratch / "shards",
+        "sized": bench.scratch / f"shards-{data.image_size}",
+    }
+    for name, folder in shards.items():
+        if not (folder / "prepared.json").is_file():
+            size = data.image_size if name == "sized" else None
+            prepare(photos, folder, size, min_colorfulness=0.0, workers=max(1, data.num_workers))
     common = {
         "image_size": data.image_size,
         "batch_size": data.batch_size,
@@ -64,7 +71,8 @@ def data_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     modules = {
         "folder": FolderDataModule(root=str(photos), min_colorfulness=0.0, cache="none", **common),
         "cache": FolderDataModule(root=str(photos), min_colorfulness=0.0, cache="cpu", **common),
-        "streaming": StreamingDataModule(input_dir=str(shards), **common),
+        "streaming": StreamingDataModule(input_dir=str(shards["streaming"]), **common),
+        "sized": StreamingDataModule(input_dir=str(shards["sized"]), **common),
     }
     rates = {name: _rate(module, bench, epochs) for name, module in modules.items()}
     streaming = rates["streaming"]
@@ -75,6 +83,8 @@ def data_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
         "folder_images_per_s": round(rates["folder"][1], 1),
         "cache_images_per_s": round(rates["cache"][1], 1),
         "vs_folder": round(streaming[1] / rates["folder"][1], 3),
+        "sized_images_per_s": round(rates["sized"][1], 1),
+        "sized_vs_folder": round(rates["sized"][1] / rates["folder"][1], 3),
         "images": streaming[2] // epochs,
         "workers": data.num_workers,
     }
