@@ -74,6 +74,11 @@ def test_an_interrupted_prepare_starts_over_never_holds_a_photo_twice_and_shrink
     stored = StreamingDataset(str(out / "train"))
     sizes = {Image.open(io.BytesIO(stored[i]["jpeg"])).size for i in range(len(stored))}
     assert sizes == {(24, 24)}  # the 48 px photos, stored at the training size
+    kept = tmp_path / "kept"
+    prepare(photos, kept, image_size=64, workers=1)  # larger than the photos: their own bytes
+    files = {p.read_bytes() for p in (photos / "train").glob("*.jpg")}
+    stored = StreamingDataset(str(kept / "train"))
+    assert {stored[i]["jpeg"] for i in range(len(stored))} <= files
     half_done = tmp_path / "other"
     half_done.mkdir()
     (half_done / "notes.txt").write_text("mine")

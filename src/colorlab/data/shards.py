@@ -42,16 +42,16 @@ PARTIAL = ".partial"
 
 @dataclass(frozen=True)
 class Encoder:
-    """One photo -> ``{"jpeg": bytes}``: its file's bytes when it is a JPEG kept at its size,
-    else re-encoded (quality 95), its short side first shrunk to ``image_size`` (the aspect
-    ratio kept: the data module squashes or crops). A file that cannot be decoded now gives
-    ``None`` (LitData skips it)."""
+    """One photo -> ``{"jpeg": bytes}``: its file's bytes when it is a JPEG kept at its size
+    (no ``image_size``, or a short side already within it), else re-encoded (quality 95), its
+    short side first shrunk to ``image_size`` (the aspect ratio kept: the data module squashes
+    or crops). A file that cannot be decoded now gives ``None`` (LitData skips it)."""
 
     image_size: int | None = None
 
     def __call__(self, path: str) -> dict[str, Any] | None:
         try:
-            if self.image_size is None and Path(path).suffix.lower() in (".jpg", ".jpeg"):
+            if Path(path).suffix.lower() in (".jpg", ".jpeg") and self._fits(path):
                 return {"jpeg": Path(path).read_bytes()}
             image = open_rgb(path, draft_size=self.image_size)
         except (UnreadableImageError, OSError) as error:
@@ -65,6 +65,13 @@ class Encoder:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=95)
         return {"jpeg": buffer.getvalue()}
+
+    def _fits(self, path: str) -> bool:
+        """Whether a JPEG file needs no shrinking (its header read, not its pixels)."""
+        if self.image_size is None:
+            return True
+        with Image.open(path) as image:
+            return image.format == "JPEG" and min(image.size) <= self.image_size
 
 
 def is_prepared(folder: Path) -> bool:
