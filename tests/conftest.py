@@ -44,6 +44,24 @@ TINY = [
 ]
 
 
+def pytest_collection_finish(session):
+    """Under ``--dist loadgroup`` every test marked ``xdist_group`` carries its group in its id
+    (how pytest-xdist sends a group to one worker); stop where a pytest and pytest-xdist pair
+    lose it (pytest 9.2 with xdist 3.8), else the groups' shared fixtures are built per worker."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist's xdist_group is ignored by this pytest ({lost[0]} has no group): "
+            "install the versions pyproject.toml asks for"
+        )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fork_server():
     """The commands' fork server (`cli_runner`), stopped when the session ends."""
