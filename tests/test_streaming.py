@@ -59,7 +59,9 @@ def test_prepare_counts_names_what_it_left_out_and_refuses_a_used_output(photos,
         prepare(photos, shards)
 
 
-def test_an_interrupted_prepare_starts_over_never_holds_a_photo_twice_and_shrinks_them(photos, tmp_path):
+def test_an_interrupted_prepare_starts_over_never_holds_a_photo_twice_and_shrinks_them(
+    photos, tmp_path
+):
     out = tmp_path / "shards"
     (out / PARTIAL / "val").mkdir(parents=True)  # what a prepare killed while moving leaves
     (out / PARTIAL / "val" / "chunk-0-0.bin").write_bytes(b"half a chunk")
