@@ -52,13 +52,13 @@ def data_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     photos = Path(options.data_root) if options.get("data_root") else bench.scratch / "photos"
     if not options.get("data_root") and not photos.is_dir():
         write_photos(photos / "train", options.data_images, options.data_photo_size, bench.device)
+    # the photos as they are, and shrunk to the training size (prepare.image_size)
     shards = {
-        "streaming": bench.scratch / "shards",
-        "sized": bench.scratch / f"shards-{data.image_size}",
+        "streaming": (bench.scratch / "shards", None),
+        "sized": (bench.scratch / f"shards-{data.image_size}", data.image_size),
     }
-    for name, folder in shards.items():
+    for folder, size in shards.values():
         if not (folder / "prepared.json").is_file():
-            size = data.image_size if name == "sized" else None
             prepare(photos, folder, size, min_colorfulness=0.0, workers=max(1, data.num_workers))
     common = {
         "image_size": data.image_size,
@@ -71,8 +71,10 @@ def data_row(cfg: DictConfig, bench: Bench) -> dict[str, Any]:
     modules = {
         "folder": FolderDataModule(root=str(photos), min_colorfulness=0.0, cache="none", **common),
         "cache": FolderDataModule(root=str(photos), min_colorfulness=0.0, cache="cpu", **common),
-        "streaming": StreamingDataModule(input_dir=str(shards["streaming"]), **common),
-        "sized": StreamingDataModule(input_dir=str(shards["sized"]), **common),
+        **{
+            name: StreamingDataModule(input_dir=str(folder), **common)
+            for name, (folder, _) in shards.items()
+        },
     }
     rates = {name: _rate(module, bench, epochs) for name, module in modules.items()}
     streaming = rates["streaming"]
