@@ -6,10 +6,10 @@ and trained checkpoints beside them, as they are and leaning to colorlab's rule.
     python experiments/hint_propagation_bound.py [--root ../shared/data/scenes] [--size 64] \\
         [--limit 0] [--points 1 5 10 50] [--only bilateral spread] [--blend CKPT …]
 
-Rules, every one leaning to gray (ab = 0) far from all points: ``flat`` (every pixel the
-points' mean colour), ``nearest`` (the nearest point's), ``gaussian σ`` (points weighted by
-distance) and ``bilateral σ ρ`` (by distance and by how alike the lightness is, per pixel),
-and ``spread σ ρ cells`` (`colorlab.models.hint_spread.HintSpread`: the bilateral rule on a
+Rules: ``flat`` (every pixel the points' mean colour), ``nearest`` (the nearest point's),
+and, leaning to gray (ab = 0) far from all points, ``gaussian σ`` (points weighted by
+distance), ``bilateral σ ρ`` (by distance and by how alike the lightness is, per pixel) and
+``spread σ ρ cells`` (`colorlab.models.hint_spread.HintSpread`: the bilateral rule on a
 coarse grid, what ``model.hint_spread`` gives a network). σ in pixels at 64 px (scaled with
 ``--size``), ρ in L units. ``--blend``: each checkpoint as it predicts, and leaning to the
 default spread by its confidence (for a checkpoint trained without it). Prints a JSON line
@@ -110,8 +110,8 @@ def rules(scale: float) -> dict:
     """Every rule tried, by name (σ in pixels at 64 px, times ``scale``)."""
     side = 64 * scale
     return {
-        "flat": PixelRule("flat"),
-        "nearest": PixelRule("nearest"),
+        "flat": PixelRule("flat", gray=0.0),
+        "nearest": PixelRule("nearest", gray=0.0),
         **{f"gaussian σ={g}": PixelRule("bilateral", g * scale) for g in (4, 8, 16)},
         **{
             f"bilateral σ={g} ρ={r}": PixelRule("bilateral", g * scale, r)
